@@ -1,0 +1,121 @@
+"""Typed records for catalog rows: frozen dataclasses that round-trip through plain dicts.
+
+Each record names its ``kind`` and ``schema_version`` in its dict form, so nothing has to guess a type from
+which keys are present. Records of the tables later stages fill (derivatives, segments, consents, models,
+exhibits, clips) are defined by those stages; their Arrow schemas already live in :mod:`catalog.schemas`.
+
+>>> b = Bearer(bearer_id="b01", dialect="en-gb-scotland", status="living")
+>>> Bearer.from_dict(b.to_dict()) == b
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal, TypeVar
+
+BearerStatus = Literal["living", "deceased"]
+RecordingStatus = Literal["ingested"]
+EventOutcome = Literal["success", "failure", "warning"]
+
+R = TypeVar("R", bound="Record")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Base of every row record: dict round-trip and edited copies."""
+
+    KIND: ClassVar[str] = "record"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TABLE: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.KIND, "schema_version": self.SCHEMA_VERSION}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def to_row(self) -> dict[str, Any]:
+        """The dict as a table row (no ``kind``/``schema_version``: the table says what it holds)."""
+        row = self.to_dict()
+        del row["kind"], row["schema_version"]
+        return row
+
+    @classmethod
+    def from_dict(cls: type[R], data: dict[str, Any]) -> R:
+        kind = data.get("kind", cls.KIND)
+        if kind != cls.KIND:
+            raise ValueError(f"a {kind!r} dict cannot become a {cls.KIND!r} record")
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+        return cls(**values)
+
+    def copy_with(self: R, **changes: Any) -> R:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer(Record):
+    KIND: ClassVar[str] = "bearer"
+    TABLE: ClassVar[str] = "bearers"
+
+    bearer_id: str
+    status: BearerStatus = "living"
+    dialect: str | None = None
+    community_ids: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Recording(Record):
+    """An ingested original. ``recording_id`` is the SHA-256 of the original's bytes."""
+
+    KIND: ClassVar[str] = "recording"
+    TABLE: ClassVar[str] = "recordings"
+
+    recording_id: str
+    bearer_id: str
+    collection: str
+    source_uri: str
+    original_uri: str
+    format: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+    size_bytes: int
+    bit_depth: int | None = None
+    title: str | None = None
+    transcript: str | None = None
+    language: str | None = None
+    dialect: str | None = None
+    tk_labels: tuple[str, ...] = ()
+    recorded_at: str | None = None
+    notes: str | None = None
+    status: RecordingStatus = "ingested"
+    ingested_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Record):
+    """One thing that happened (PREMIS-style): type, when, who (person or software@version), on what."""
+
+    KIND: ClassVar[str] = "event"
+    TABLE: ClassVar[str] = "events"
+
+    event_id: str
+    type: str
+    agent: str
+    object_ids: tuple[str, ...]
+    outcome: EventOutcome
+    at: datetime = field(default_factory=utc_now)
+    detail: str | None = None
+    flow_run_id: str | None = None

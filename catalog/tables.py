@@ -1,0 +1,155 @@
+"""The catalog: Delta Lake tables under ``<archive>/catalog/<table>``, on local disk or S3.
+
+Writers validate every record first, then commit; a commit that loses a race with another flow run
+(``CommitFailedError``) is retried against the new table version. Reads return whole Arrow tables and
+leave filtering to pyarrow compute or DuckDB (filtered Delta reads through pyarrow trip on string_view
+columns after a delete).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError as DeltaTableNotFound
+
+from catalog.manifests import Record
+from catalog.schemas import TABLES
+from catalog.storage import Storage, open_storage
+from catalog.validate import validate
+from heirloom.errors import CatalogError, TableNotFoundError
+
+CATALOG_PREFIX = "catalog"
+_RETRIES = 12
+T = TypeVar("T")
+
+
+def _with_retry(what: str, fn: Callable[[], T]) -> T:
+    """Run a Delta commit, retrying with jittered back-off when a concurrent writer won the race."""
+    for attempt in range(_RETRIES):
+        try:
+            return fn()
+        except CommitFailedError as e:
+            if attempt == _RETRIES - 1:
+                raise CatalogError(f"{what}: gave up after {_RETRIES} commit conflicts ({e}); re-run it") from e
+            time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def records_to_table(name: str, records: Sequence[Record]) -> pa.Table:
+    schema = TABLES[name]
+    for r in records:
+        if r.TABLE != name:
+            raise CatalogError(f"a {r.KIND} record cannot be written to table {name!r} (it goes to {r.TABLE!r})")
+        validate(r)
+    return pa.Table.from_pylist([r.to_row() for r in records], schema=schema)
+
+
+class Catalog:
+    """The Delta tables of one archive.
+
+    >>> import tempfile
+    >>> cat = Catalog(open_storage(tempfile.mkdtemp()))
+    >>> sorted(cat.init())[:2]
+    ['bearers', 'clips']
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._options = storage.delta_storage_options()
+
+    @classmethod
+    def open(cls, archive: str) -> Catalog:
+        return cls(open_storage(archive))
+
+    def uri(self, name: str) -> str:
+        return self.storage.table_uri(f"{CATALOG_PREFIX}/{name}")
+
+    def _check_name(self, name: str) -> None:
+        if name not in TABLES:
+            raise TableNotFoundError(name, sorted(TABLES))
+
+    def init(self) -> list[str]:
+        """Create every missing table; returns the names created. Safe to run again."""
+        ensure = getattr(self.storage, "ensure_bucket", None)
+        if ensure is not None:
+            ensure()
+        created = []
+        for name, schema in TABLES.items():
+            if not self.exists(name):
+                DeltaTable.create(self.uri(name), schema=schema, mode="ignore", storage_options=self._options)
+                created.append(name)
+        return created
+
+    def exists(self, name: str) -> bool:
+        self._check_name(name)
+        return DeltaTable.is_deltatable(self.uri(name), storage_options=self._options)
+
+    def table(self, name: str, version: int | None = None) -> DeltaTable:
+        self._check_name(name)
+        try:
+            return DeltaTable(self.uri(name), version=version, storage_options=self._options)
+        except DeltaTableNotFound as e:
+            raise CatalogError(
+                f"catalog table {name!r} does not exist at {self.uri(name)}; run `heirloom init` first"
+            ) from e
+
+    def read(self, name: str, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
+        table = self.table(name, version=version).to_pyarrow_table(columns=columns)
+        return table.cast(TABLES[name] if columns is None else pa.schema([TABLES[name].field(c) for c in columns]))
+
+    def append(self, name: str, records: Sequence[Record]) -> int:
+        """Validate and append ``records`` in one commit; returns how many were written."""
+        if not records:
+            return 0
+        data = records_to_table(name, records)
+        uri = self.uri(name)
+        self.table(name)
+        _with_retry(
+            f"append to {name}",
+            lambda: write_deltalake(uri, data, mode="append", storage_options=self._options),
+        )
+        return len(records)
+
+    def insert_new(self, name: str, records: Sequence[Record], key: str) -> int:
+        """Insert only the records whose ``key`` is not yet in the table (an idempotent, race-safe append).
+
+        Returns the number of rows the merge inserted.
+        """
+        if not records:
+            return 0
+        data = records_to_table(name, records)
+        predicate = f"t.{key} = s.{key}"
+
+        def merge() -> int:
+            metrics = (
+                self.table(name)
+                .merge(source=data, predicate=predicate, source_alias="s", target_alias="t")
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            return int(metrics.get("num_target_rows_inserted", 0))
+
+        return _with_retry(f"insert into {name}", merge)
+
+    def delete(self, name: str, predicate: str) -> int:
+        """Delete the rows matching a SQL ``predicate``; returns how many were deleted."""
+
+        def run() -> int:
+            metrics = self.table(name).delete(predicate)
+            return int(metrics.get("num_deleted_rows", 0))
+
+        return _with_retry(f"delete from {name}", run)
+
+    def update(self, name: str, predicate: str, updates: dict[str, str]) -> int:
+        """Set columns (SQL expressions) on the rows matching ``predicate``; returns how many changed."""
+
+        def run() -> int:
+            metrics = self.table(name).update(updates=updates, predicate=predicate)
+            return int(metrics.get("num_updated_rows", 0))
+
+        return _with_retry(f"update {name}", run)

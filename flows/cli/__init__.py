@@ -1,0 +1,30 @@
+"""The ``heirloom`` command: one command per module, registered in the explicit lists below.
+
+Commands that start no flow import no Prefect, so they stay quick.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from flows.cli import bearers, catalog, demo, fixity, ingest, init
+
+app = typer.Typer(
+    name="heirloom",
+    help="Field recordings of tradition-bearers: ingest, prepare, align, voice, consent, audit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_commands = [init.init, ingest.ingest, fixity.fixity, demo.demo]
+_groups = [("catalog", catalog.app), ("bearers", bearers.app)]
+
+for _command in _commands:
+    app.command()(_command)
+for _name, _group in _groups:
+    app.add_typer(_group, name=_name)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,29 @@
+"""``heirloom demo``: build a demo collection and run every stage on it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli.ingest import print_ingest_summary
+
+
+@reports_errors
+def demo(
+    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Synthesize stand-in tradition-bearers with field damage and broken files, then ingest and check them."""
+    quiet_prefect()
+    from flows.demo import demo as demo_flow
+
+    result = demo_flow(archive=archive)
+    if json_out:
+        print_json(result)
+        return
+    print_ingest_summary(result["ingest"])
+    fx = result["fixity"]
+    typer.echo(f"fixity: {fx['checked']} originals checked, {fx['ok']} intact")
+    typer.echo(f'try: heirloom catalog query "select bearer_id, format, duration_s from recordings" --archive {result["archive"]}')

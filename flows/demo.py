@@ -1,0 +1,40 @@
+"""The ``demo`` flow: build the demo collection in the archive, then run every stage that exists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows._shared import catalog, storage
+from flows.fixity import fixity
+from flows.ingest import ingest
+from heirloom.settings import archive_uri
+from tasks.demo_collection import build_demo_collection
+
+DEMO_COLLECTION = "demo"
+
+
+def _build(archive: str) -> str:
+    store = storage(archive)
+    prefix = f"incoming/{DEMO_COLLECTION}"
+    bearers = build_demo_collection(store, prefix)
+    cat = catalog(archive)
+    cat.init()
+    cat.insert_new("bearers", bearers, key="bearer_id")
+    return store.uri(prefix)
+
+
+build = task(name="build-demo-collection", cache_policy=NO_CACHE)(_build)
+
+
+@flow(name="demo", validate_parameters=False)
+def demo(archive: str | None = None) -> dict[str, Any]:
+    archive = archive_uri(archive)
+    source = build(archive)
+    return {
+        "archive": archive,
+        "ingest": ingest(source=source, collection=DEMO_COLLECTION, archive=archive),
+        "fixity": fixity(archive=archive),
+    }

@@ -1,0 +1,80 @@
+"""One exception hierarchy for heirloom, rooted at :class:`HeirloomError`.
+
+Each message names the thing that went wrong and what a person can do about it.
+"""
+
+from __future__ import annotations
+
+
+class HeirloomError(Exception):
+    """Root of every error heirloom raises on purpose."""
+
+
+class SettingsError(HeirloomError):
+    """A setting (environment variable or flag) has a value heirloom cannot use."""
+
+
+class StorageError(HeirloomError):
+    """Archive storage could not be read or written."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(f"{uri}: {reason}")
+
+
+class ObjectNotFoundError(StorageError):
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri, "no such object; check the path or S3 prefix")
+
+
+class ObjectExistsError(StorageError):
+    """A conditional create found the object already there (originals are never overwritten)."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri, "already exists and is never overwritten")
+
+
+class FixityError(HeirloomError):
+    def __init__(self, uri: str, expected: str, actual: str) -> None:
+        self.uri = uri
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{uri}: SHA-256 is {actual}, expected {expected}; the copy is damaged, restore it from a replica"
+        )
+
+
+class AudioReadError(HeirloomError):
+    """A file is not usable audio: not audio at all, truncated, undecodable, or with absurd parameters."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(f"{uri}: {reason}")
+
+
+class ManifestError(HeirloomError):
+    """A collection manifest, or one of its rows, is wrong."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+class CatalogError(HeirloomError):
+    """The catalog could not be read or written, or a record does not fit its table."""
+
+
+class TableNotFoundError(CatalogError):
+    def __init__(self, name: str, available: list[str]) -> None:
+        self.name = name
+        self.available = available
+        super().__init__(
+            f"no catalog table {name!r}; tables are: {', '.join(available)}. Run `heirloom init` if none exist"
+        )
+
+
+class QueryError(CatalogError):
+    """A curator's SQL query failed."""

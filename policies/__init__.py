@@ -1,0 +1,1 @@
+"""Consent records, community protocols and the decision function (issue: consent and protocols)."""
