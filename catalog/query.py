@@ -36,7 +36,7 @@ def run_query(catalog: Catalog, sql: str) -> pa.Table:
             con.register(name, catalog.read(name))
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        return con.execute(sql).fetch_arrow_table()
+        return con.execute(sql).to_arrow_table()
     except duckdb.Error as e:
         raise QueryError(f"query failed: {e}. Tables: {', '.join(TABLES)}") from e
     finally:

@@ -71,10 +71,12 @@ def _clean(value: str | None) -> str | None:
 
 
 def _check_date(value: str) -> None:
-    if _PARTIAL_DATE.match(value):
-        return
+    partial = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}
     try:
-        datetime.fromisoformat(value)
+        if _PARTIAL_DATE.match(value):
+            datetime.strptime(value, partial[len(value)])
+        else:
+            datetime.fromisoformat(value)
     except ValueError as e:
         raise ValueError(f"recorded_at {value!r} is not ISO 8601 (1974, 1974-05, 1974-05-02 or a date-time)") from e
 

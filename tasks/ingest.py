@@ -209,7 +209,7 @@ def process_item(
 
 def _quarantine_key(collection: str, file: str) -> str:
     try:
-        return safe_key(f"{QUARANTINE}/{collection}/{file}")
+        return f"{QUARANTINE}/{collection}/{safe_key(file)}"
     except StorageError:
         return f"{QUARANTINE}/{collection}/_unsafe/{quote(file, safe='')}"
 
