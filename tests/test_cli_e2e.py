@@ -1,0 +1,114 @@
+"""The ``heirloom`` command as archivists' scripts call it: exit codes, one JSON document, kill -9 safety."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.audio_factory import make_collection, write_audio
+
+pytestmark = pytest.mark.slow
+HEIRLOOM = str(Path(sys.executable).parent / "heirloom")
+
+
+def cli(*args: str, archive: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HEIRLOOM_ARCHIVE": str(archive)}
+    proc = subprocess.run([HEIRLOOM, *args], capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"heirloom {' '.join(args)} exited {proc.returncode}: {proc.stderr[-3000:]}")
+    return proc
+
+
+def test_ingest_json_and_exit_codes(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    expected = make_collection(tmp_path / "in", good=3)
+    assert json.loads(cli("init", "--json", archive=archive).stdout)["created"]
+    assert json.loads(cli("bearers", "add", "b-01", "--dialect", "en-029", "--json", archive=archive).stdout)["added"]
+    out = cli("ingest", str(tmp_path / "in"), "--collection", "c1", "--json", archive=archive)
+    summary = json.loads(out.stdout)  # the whole of stdout is one JSON document
+    assert {f["file"]: f["outcome"] for f in summary["files"]} == expected
+    rows = json.loads(cli("catalog", "query", "select count(*) n from recordings", "--json", archive=archive).stdout)
+    assert rows == [{"n": 3}]
+    table = cli("catalog", "query", "select bearer_id, format from recordings order by format", archive=archive).stdout
+    assert "b-01" in table and "flac" in table
+    assert json.loads(cli("fixity", "--json", archive=archive).stdout)["ok"] == 3
+
+
+def test_cli_failures_are_clear_and_non_zero(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    bad = cli("ingest", "gs://nowhere/x", "--collection", "c1", archive=archive, check=False)
+    assert bad.returncode != 0 and "unsupported scheme" in bad.stderr
+    bad = cli("ingest", str(tmp_path), "--collection", "no spaces allowed", archive=archive, check=False)
+    assert bad.returncode != 0 and "collection name" in bad.stderr
+    bad = cli("catalog", "query", "select * from nope", archive=archive, check=False)
+    assert bad.returncode != 0 and "query failed" in bad.stderr
+    bad = cli("bearers", "add", "b 1", archive=archive, check=False)
+    assert bad.returncode != 0 and "not a valid id" in bad.stderr
+
+
+def test_fixity_exits_non_zero_on_damage(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    make_collection(tmp_path / "in", good=2, broken=False)
+    cli("bearers", "add", "b-01", archive=archive)
+    cli("ingest", str(tmp_path / "in"), "--collection", "c1", archive=archive)
+    victim = next((archive / "originals").rglob("*.wav"))
+    victim.write_bytes(b"flipped")
+    proc = cli("fixity", "--json", archive=archive, check=False)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert [p["status"] for p in report["problems"]] == ["mismatch"]
+
+
+def test_kill_minus_9_then_rerun_ingests_each_file_once(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    src = tmp_path / "in"
+    n = 40
+    for i in range(n):
+        write_audio(src / f"t{i:02d}.wav", seed=i, sr_hz=48000, duration_s=4.0, channels=2)
+    (src / "manifest.csv").write_text("file,bearer_id\n" + "".join(f"t{i:02d}.wav,b-01\n" for i in range(n)))
+    cli("bearers", "add", "b-01", archive=archive)
+
+    env = {**os.environ, "HEIRLOOM_ARCHIVE": str(archive)}
+    proc = subprocess.Popen([HEIRLOOM, "ingest", str(src), "--collection", "c1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((archive / "originals").rglob("*.wav"))) >= 5:
+            break
+        time.sleep(0.05)
+    killed_mid_way = proc.poll() is None
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert killed_mid_way, "ingest finished before it could be killed; make the collection bigger"
+
+    summary = json.loads(cli("ingest", str(src), "--collection", "c1", "--json", archive=archive).stdout)
+    assert {f["outcome"] for f in summary["files"]} <= {"ingested", "duplicate"}
+    rows = json.loads(cli("catalog", "query", "select recording_id, original_uri, source_uri from recordings", "--json", archive=archive).stdout)
+    assert len(rows) == n and len({r["recording_id"] for r in rows}) == n
+    assert {Path(r["source_uri"]).name for r in rows} == {f"t{i:02d}.wav" for i in range(n)}
+    for r in rows:  # no orphan rows: each names an intact original
+        assert hashlib.sha256(Path(r["original_uri"]).read_bytes()).hexdigest() == r["recording_id"]
+    stored = {p.name.split(".")[0] for p in (archive / "originals").rglob("*") if p.is_file()}
+    assert stored == {r["recording_id"] for r in rows}  # no half-copied or unregistered originals
+    assert not list((archive / ".tmp").glob("*")), "temp files of the killed run were not cleaned"
+    assert json.loads(cli("fixity", "--json", archive=archive).stdout)["untracked_originals"] == []
+
+
+def test_demo_builds_and_ingests(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    result = json.loads(cli("demo", "--json", archive=archive).stdout)
+    files = {f["file"]: f for f in result["ingest"]["files"]}
+    assert result["ingest"]["counts"]["ingested"] == 10
+    assert {files[f]["outcome"] for f in ("broken/empty.wav", "broken/truncated.wav", "broken/not-audio.wav",
+                                          "stray-take.wav", "unknown-bearer.wav", "missing-take.flac")} == {"quarantined"}  # fmt: skip
+    assert result["fixity"]["ok"] == 10
+    formats = json.loads(cli("catalog", "query", "select distinct format from recordings", "--json", archive=archive).stdout)
+    assert {r["format"] for r in formats} == {"wav", "flac", "mp3", "ogg", "m4a", "opus"}
