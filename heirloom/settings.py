@@ -22,7 +22,7 @@ class StorageSettings(BaseSettings):
 
     chunk_mb: int = Field(default=8, gt=0, le=512, description="Streaming block and multipart part size (MiB).")
     multipart_threshold_mb: int = Field(
-        default=64, gt=0, description="Objects larger than this are uploaded to S3 in parts (MiB)."
+        default=16, gt=0, description="Objects larger than this are uploaded to S3 in parts (MiB)."
     )
     max_concurrency: int = Field(default=4, gt=0, le=64, description="Parallel part uploads per object.")
 
