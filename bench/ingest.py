@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.s3server import s3_environment, seaweed_server  # noqa: E402
 
+ROW = "{:<7} {:<6} {:>6} {:>9} {:>8} {:>8} {:>7} {:>12} {:>10}"
+
 
 def make_small(root: Path, n: int) -> int:
     root.mkdir(parents=True)
@@ -83,13 +85,22 @@ def child(source: str, archive: str) -> None:
     start = time.perf_counter()
     summary = ingest(source=source, collection="bench", archive=archive)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "startup": startup, "counts": summary["counts"],
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "startup": startup,
+                "counts": summary["counts"],
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def run_child(source: str, archive: str, env: dict[str, str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", source, archive], capture_output=True, text=True,
-                          env=env, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", source, archive], capture_output=True, text=True, env=env, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -107,15 +118,22 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="heirloom-bench-"))
-    env = {**os.environ, "PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(work / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     try:
         t = time.perf_counter()
         sizes = {"small": make_small(work / "small", args.small), "big": make_big(work / "big", args.big_gb)}
         files = {"small": args.small, "big": 1}
-        print(f"# generated inputs in {time.perf_counter() - t:.0f}s: {args.small} small files "
-              f"({sizes['small'] / 1e6:.1f} MB), one {sizes['big'] / 1e9:.2f} GB WAV", flush=True)  # fmt: skip
-        print(f"{'backend':<7} {'set':<6} {'files':>6} {'MB':>9} {'seconds':>8} {'files/s':>8} {'MB/s':>7} {'peak RSS MB':>12} {'startup s':>10}")
+        print(
+            f"# generated inputs in {time.perf_counter() - t:.0f}s: {args.small} small files "
+            f"({sizes['small'] / 1e6:.1f} MB), one {sizes['big'] / 1e9:.2f} GB WAV",
+            flush=True,
+        )
+        print(ROW.format("backend", "set", "files", "MB", "seconds", "files/s", "MB/s", "peak RSS MB", "startup s"))
         backends = [args.only] if args.only else ["local", "s3"]
         for backend in backends:
             if backend == "local":
@@ -134,8 +152,16 @@ def main() -> None:
             for name, r in results.items():
                 assert r["counts"]["ingested"] == files[name], r
                 mb = sizes[name] / 1e6
-                print(f"{backend:<7} {name:<6} {files[name]:>6} {mb:>9.1f} {r['seconds']:>8.1f} "
-                      f"{files[name] / r['seconds']:>8.1f} {mb / r['seconds']:>7.1f} {r['maxrss_mb']:>12.0f} {r['startup']:>10.1f}", flush=True)  # fmt: skip
+                figures = (
+                    files[name],
+                    f"{mb:.1f}",
+                    f"{r['seconds']:.1f}",
+                    f"{files[name] / r['seconds']:.1f}",
+                    f"{mb / r['seconds']:.1f}",
+                    f"{r['maxrss_mb']:.0f}",
+                    f"{r['startup']:.1f}",
+                )
+                print(ROW.format(backend, name, *figures), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -331,7 +331,7 @@ class S3Storage:
         return ObjectInfo(key=safe_key(key), size=size, sha256=digest.hexdigest())
 
     def _upload_parts(
-        self, s3key: str, upload_id: str, stream: BinaryIO, digest: "hashlib._Hash"
+        self, s3key: str, upload_id: str, stream: BinaryIO, digest: hashlib._Hash
     ) -> tuple[int, list[dict[str, object]]]:
         """Send parts with at most ``max_concurrency`` in flight: memory is bounded by parts, not size."""
 

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError as DeltaTableNotFound
+from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 
 from catalog.manifests import Record
 from catalog.schemas import TABLES

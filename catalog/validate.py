@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from catalog.manifests import Bearer, Event, Recording, Record
+from catalog.manifests import Bearer, Event, Record, Recording
 from heirloom.errors import ManifestError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

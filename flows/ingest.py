@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from catalog.storage import LocalStorage
@@ -29,13 +30,28 @@ def _plan(source: str, collection: str, bearers: set[str]) -> list[IngestItem]:
 
 
 def _process(item: IngestItem, source: str, archive: str, collection: str, run_id: str | None) -> ItemResult:
-    return process_item(item, source=storage(source), archive=storage(archive), collection=collection, flow_run_id=run_id)
+    return process_item(
+        item, source=storage(source), archive=storage(archive), collection=collection, flow_run_id=run_id
+    )
 
 
-def _crashed(item: IngestItem, error: BaseException, source: str, archive: str, collection: str, run_id: str | None) -> ItemResult:
-    src, arc = storage(source), storage(archive)
-    return quarantine(item, f"ingest failed unexpectedly after retries: {error!r}", source=src, archive=arc,
-                      collection=collection, src_uri=src.uri(item.file) if item.exists else item.file, flow_run_id=run_id)  # fmt: skip
+def _settle(
+    item: IngestItem, future: PrefectFuture, source: str, archive: str, collection: str, run_id: str | None
+) -> ItemResult:
+    """The item's result, or, when its task failed even after retries, a quarantine note saying why."""
+    if future.state.is_completed():
+        return future.result()
+    error = future.state.result(raise_on_failure=False)
+    src = storage(source)
+    return quarantine(
+        item,
+        f"ingest failed unexpectedly after retries: {error!r}",
+        source=src,
+        archive=storage(archive),
+        collection=collection,
+        src_uri=src.uri(item.file) if item.exists else item.file,
+        flow_run_id=run_id,
+    )
 
 
 def _commit(archive: str, results: list[ItemResult], run_id: str | None) -> list[ItemResult]:
@@ -60,9 +76,6 @@ def ingest(source: str, collection: str, archive: str | None = None, batch_size:
         chunk = items[start : start + batch_size]
         futures = process.map(chunk, unmapped(source), unmapped(archive), unmapped(collection), unmapped(run_id))
         futures.wait()
-        done = [
-            f.result() if f.state.is_completed() else _crashed(item, f.state.result(raise_on_failure=False), source, archive, collection, run_id)
-            for item, f in zip(chunk, futures)
-        ]
+        done = [_settle(i, f, source, archive, collection, run_id) for i, f in zip(chunk, futures, strict=True)]
         results += commit(archive, done, run_id)
     return summarize(results, collection=collection, source=source, archive=archive, flow_run_id=run_id)

@@ -152,7 +152,9 @@ def parse_manifest(text: str, *, where: str) -> tuple[list[ManifestRow], list[Ro
                 continue
             name = (raw.get("file") or "").strip() or None
             if None in raw or any(v is None for v in raw.values()):
-                problems.append(RowProblem(line, name, f"row has a different number of fields than the header ({len(names)})"))
+                problems.append(
+                    RowProblem(line, name, f"row has a different number of fields than the header ({len(names)})")
+                )
                 continue
             try:
                 row = _row(line, raw)
@@ -161,7 +163,9 @@ def parse_manifest(text: str, *, where: str) -> tuple[list[ManifestRow], list[Ro
                 problems.append(RowProblem(line, name, f"line {line}: {reason}"))
                 continue
             if row.file in seen:
-                problems.append(RowProblem(line, row.file, f"line {line}: {row.file} is already listed on line {seen[row.file]}"))
+                problems.append(
+                    RowProblem(line, row.file, f"line {line}: {row.file} is already listed on line {seen[row.file]}")
+                )
                 continue
             seen[row.file] = line
             rows.append(row)
@@ -176,7 +180,5 @@ def render_manifest(rows: list[ManifestRow]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(
-            {c: (";".join(r.tk_labels) if c == "tk_labels" else (getattr(r, c) or "")) for c in COLUMNS}
-        )
+        writer.writerow({c: (";".join(r.tk_labels) if c == "tk_labels" else (getattr(r, c) or "")) for c in COLUMNS})
     return out.getvalue()

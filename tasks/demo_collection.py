@@ -52,9 +52,14 @@ TEXTS = (
     "There was a wee cooper who lived in Fife, and he has gotten a gentle wife.",
 )
 
-FORMATS = (("wav", ["-c:a", "pcm_s24le", "-ar", "48000"]), ("flac", ["-ar", "44100"]),
-           ("mp3", ["-b:a", "128k"]), ("ogg", ["-c:a", "libvorbis", "-q:a", "5"]),
-           ("m4a", ["-c:a", "aac", "-b:a", "96k"]), ("opus", ["-c:a", "libopus", "-b:a", "48k"]))  # fmt: skip
+FORMATS = (
+    ("wav", ["-c:a", "pcm_s24le", "-ar", "48000"]),
+    ("flac", ["-ar", "44100"]),
+    ("mp3", ["-b:a", "128k"]),
+    ("ogg", ["-c:a", "libvorbis", "-q:a", "5"]),
+    ("m4a", ["-c:a", "aac", "-b:a", "96k"]),
+    ("opus", ["-c:a", "libopus", "-b:a", "48k"]),
+)
 
 
 def synthesize(voice: DemoVoice, text: str, out: Path) -> tuple[np.ndarray, int]:
@@ -64,8 +69,13 @@ def synthesize(voice: DemoVoice, text: str, out: Path) -> tuple[np.ndarray, int]
     else:
         cmd = ["text2wave", "-eval", f"({voice.voice})", "-o", str(out)]
     try:
-        subprocess.run(cmd, input=text.encode() if voice.engine == "festival" else None,
-                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            cmd,
+            input=text.encode() if voice.engine == "festival" else None,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     except FileNotFoundError as e:
         raise HeirloomError(f"{cmd[0]} is not installed; run `make setup` to install espeak-ng and festival") from e
     except subprocess.CalledProcessError as e:
@@ -93,8 +103,12 @@ def encode(audio: np.ndarray, rate: int, ext: str, args: list[str], out: Path) -
         wav = Path(tmp) / "in.wav"
         sf.write(str(wav), audio, rate, subtype="FLOAT")
         try:
-            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), *args, str(out)],
-                           check=True, capture_output=True, timeout=300)  # fmt: skip
+            subprocess.run(
+                ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), *args, str(out)],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
         except subprocess.CalledProcessError as e:
             raise HeirloomError(f"ffmpeg could not encode {out.name}: {e.stderr.decode(errors='replace')}") from e
 
@@ -118,9 +132,19 @@ def build_demo_collection(target: Storage, prefix: str, *, seed: int = 7) -> lis
                 encode(damaged, rate, ext, args, work / f"out.{ext}")
                 with open(work / f"out.{ext}", "rb") as f:
                     target.put(f"{prefix}/{name}", f)
-                rows.append(ManifestRow(line=0, file=name, bearer_id=voice.bearer_id, title=f"Take {j + 1}",
-                                        transcript=f"{text} {text}", language="en", dialect=voice.dialect,
-                                        tk_labels=("tk_attribution",), recorded_at=f"{1968 + i}-0{j + 4}-1{i}"))  # fmt: skip
+                rows.append(
+                    ManifestRow(
+                        line=0,
+                        file=name,
+                        bearer_id=voice.bearer_id,
+                        title=f"Take {j + 1}",
+                        transcript=f"{text} {text}",
+                        language="en",
+                        dialect=voice.dialect,
+                        tk_labels=("tk_attribution",),
+                        recorded_at=f"{1968 + i}-0{j + 4}-1{i}",
+                    )
+                )
         good = work / "good.wav"
         sf.write(str(good), rng.normal(0, 0.1, 16000).astype(np.float32), 16000, subtype="PCM_16")
         data = good.read_bytes()
@@ -137,5 +161,7 @@ def build_demo_collection(target: Storage, prefix: str, *, seed: int = 7) -> lis
         rows.append(ManifestRow(line=0, file="unknown-bearer.wav", bearer_id="b-unregistered", title="who sang?"))
         rows.append(ManifestRow(line=0, file="missing-take.flac", bearer_id=VOICES[1].bearer_id, title="lost tape"))
     target.put(f"{prefix}/manifest.csv", render_manifest(rows).encode())
-    return [Bearer(bearer_id=v.bearer_id, dialect=v.dialect, languages=("en",), community_ids=("demo-community",))
-            for v in VOICES]  # fmt: skip
+    return [
+        Bearer(bearer_id=v.bearer_id, dialect=v.dialect, languages=("en",), community_ids=("demo-community",))
+        for v in VOICES
+    ]

@@ -68,12 +68,17 @@ class FixityReport:
             "checked": self.checked,
             "ok": self.checked - len(self.problems),
             "problems": [
-                {"recording_id": f.recording_id, "original_uri": f.original_uri, "status": f.status,
-                 "actual_sha256": f.actual_sha256, "detail": f.detail}
+                {
+                    "recording_id": f.recording_id,
+                    "original_uri": f.original_uri,
+                    "status": f.status,
+                    "actual_sha256": f.actual_sha256,
+                    "detail": f.detail,
+                }
                 for f in self.problems
             ],
             "untracked_originals": list(self.untracked),
-        }  # fmt: skip
+        }
 
 
 def check_one(archive: Storage, recording_id: str, original_uri: str) -> FixityFinding:
@@ -118,4 +123,6 @@ def check_fixity(catalog: Catalog, archive: Storage, *, flow_run_id: str | None 
     findings = [check_one(archive, r["recording_id"], r["original_uri"]) for r in table]
     catalog.append("events", fixity_events(findings, flow_run_id))
     known = {r["recording_id"] for r in table}
-    return FixityReport(checked=len(findings), findings=tuple(findings), untracked=tuple(untracked_originals(archive, known)))
+    return FixityReport(
+        checked=len(findings), findings=tuple(findings), untracked=tuple(untracked_originals(archive, known))
+    )

@@ -101,7 +101,9 @@ def plan_ingest(source: Storage, collection: str, known_bearers: set[str]) -> li
             reason = f"manifest line {row.line} names {row.file}, which is not in the collection"
             items.append(IngestItem(row.file, row, problem=reason, exists=False))
         elif row.bearer_id not in known_bearers:
-            reason = f"unknown bearer {row.bearer_id!r}; register them first with `heirloom bearers add {row.bearer_id}`"
+            reason = (
+                f"unknown bearer {row.bearer_id!r}; register them first with `heirloom bearers add {row.bearer_id}`"
+            )
             items.append(IngestItem(row.file, row, problem=reason))
         elif row.transcript_file and row.transcript_file not in present:
             reason = f"transcript_file {row.transcript_file} (line {row.line}) is not in the collection"
@@ -158,30 +160,75 @@ def process_item(
     """Fixity, validation and the preservation copy of one file; quarantine it on any problem."""
     src_uri = source.uri(item.file) if item.exists else f"{source.root_uri.rstrip('/')}/{item.file}"
     if item.problem or item.row is None:
-        return quarantine(item, item.problem or "no manifest row", source=source, archive=archive,
-                          collection=collection, src_uri=src_uri, flow_run_id=flow_run_id)  # fmt: skip
+        return quarantine(
+            item,
+            item.problem or "no manifest row",
+            source=source,
+            archive=archive,
+            collection=collection,
+            src_uri=src_uri,
+            flow_run_id=flow_run_id,
+        )
     row = item.row
     events: list[Event] = []
     try:
         with staged(source, item.file) as path:
             with open(path, "rb") as f:
                 sha, size = sha256_stream(f)
-            events.append(make_event("message digest calculation", [sha], detail={"algorithm": "SHA-256", "source_uri": src_uri}, flow_run_id=flow_run_id))
+            events.append(
+                make_event(
+                    "message digest calculation",
+                    [sha],
+                    detail={"algorithm": "SHA-256", "source_uri": src_uri},
+                    flow_run_id=flow_run_id,
+                )
+            )
             try:
                 info = probe_audio(path, uri=src_uri)
             except HeirloomError as e:
-                events.append(make_event("validation", [sha], "failure", detail={"reason": str(e)}, flow_run_id=flow_run_id))
+                events.append(
+                    make_event("validation", [sha], "failure", detail={"reason": str(e)}, flow_run_id=flow_run_id)
+                )
                 raise
-            events.append(make_event("validation", [sha], detail={"format": info.format, "codec": info.codec, "sample_rate": info.sample_rate, "channels": info.channels, "frames": info.frames}, flow_run_id=flow_run_id))
+            events.append(
+                make_event(
+                    "validation",
+                    [sha],
+                    detail={
+                        "format": info.format,
+                        "codec": info.codec,
+                        "sample_rate": info.sample_rate,
+                        "channels": info.channels,
+                        "frames": info.frames,
+                    },
+                    flow_run_id=flow_run_id,
+                )
+            )
             transcript = _read_transcript(source, row)
             key = original_key(sha, info.ext)
             store_original(archive, key, path, sha)
     except HeirloomError as e:
-        return quarantine(item, str(e), source=source, archive=archive, collection=collection,
-                          src_uri=src_uri, flow_run_id=flow_run_id, events=events)  # fmt: skip
+        return quarantine(
+            item,
+            str(e),
+            source=source,
+            archive=archive,
+            collection=collection,
+            src_uri=src_uri,
+            flow_run_id=flow_run_id,
+            events=events,
+        )
     except OSError as e:
-        return quarantine(item, f"cannot read {src_uri}: {e.strerror or e}", source=source, archive=archive,
-                          collection=collection, src_uri=src_uri, flow_run_id=flow_run_id, events=events)  # fmt: skip
+        return quarantine(
+            item,
+            f"cannot read {src_uri}: {e.strerror or e}",
+            source=source,
+            archive=archive,
+            collection=collection,
+            src_uri=src_uri,
+            flow_run_id=flow_run_id,
+            events=events,
+        )
     recording = Recording(
         recording_id=sha,
         bearer_id=row.bearer_id,
@@ -203,7 +250,14 @@ def process_item(
         recorded_at=row.recorded_at,
         notes=row.notes,
     )
-    events.append(make_event("ingestion", [sha], detail={"source_uri": src_uri, "original_uri": recording.original_uri, "collection": collection}, flow_run_id=flow_run_id))
+    events.append(
+        make_event(
+            "ingestion",
+            [sha],
+            detail={"source_uri": src_uri, "original_uri": recording.original_uri, "collection": collection},
+            flow_run_id=flow_run_id,
+        )
+    )
     return ItemResult(item.file, "ingested", src_uri, recording=recording, events=tuple(events))
 
 
@@ -235,15 +289,32 @@ def quarantine(
             copied = True
         except (StorageError, OSError) as e:
             reason = f"{reason} (and the file could not be copied to quarantine: {e})"
-    note = {"file": item.file, "collection": collection, "source_uri": src_uri, "reason": reason,
-            "bytes_kept": copied, "at": utc_now().isoformat(), "agent": AGENT}  # fmt: skip
+    note = {
+        "file": item.file,
+        "collection": collection,
+        "source_uri": src_uri,
+        "reason": reason,
+        "bytes_kept": copied,
+        "at": utc_now().isoformat(),
+        "agent": AGENT,
+    }
     archive.put(f"{qkey}.reason.json", json.dumps(note, indent=2).encode())
-    event = make_event("quarantine", [src_uri], detail={"reason": reason, "quarantine_uri": archive.uri(qkey)}, flow_run_id=flow_run_id)
-    return ItemResult(item.file, "quarantined", src_uri, reason=reason, events=(*events, event),
-                      quarantine_uri=archive.uri(qkey) if copied else archive.uri(f"{qkey}.reason.json"))  # fmt: skip
+    event = make_event(
+        "quarantine", [src_uri], detail={"reason": reason, "quarantine_uri": archive.uri(qkey)}, flow_run_id=flow_run_id
+    )
+    return ItemResult(
+        item.file,
+        "quarantined",
+        src_uri,
+        reason=reason,
+        events=(*events, event),
+        quarantine_uri=archive.uri(qkey) if copied else archive.uri(f"{qkey}.reason.json"),
+    )
 
 
-def commit_results(catalog: Catalog, results: Sequence[ItemResult], *, flow_run_id: str | None = None) -> list[ItemResult]:
+def commit_results(
+    catalog: Catalog, results: Sequence[ItemResult], *, flow_run_id: str | None = None
+) -> list[ItemResult]:
     """Write the catalog rows and events of processed items; files whose bytes are already archived
     (earlier runs, or twice in this batch) become duplicates. Returns the final results."""
     existing = {
@@ -260,9 +331,20 @@ def commit_results(catalog: Catalog, results: Sequence[ItemResult], *, flow_run_
             if first_source is not None:
                 same = first_source == r.source_uri
                 why = "already ingested from this same file" if same else f"same bytes as {first_source}"
-                event = make_event("duplicate detection", [rid], detail={"source_uri": r.source_uri, "first_source_uri": first_source}, flow_run_id=flow_run_id)
-                r = replace(r, outcome="duplicate", reason=why, duplicate_of=rid, recording=None,
-                            events=(*[e for e in r.events if e.type != "ingestion"], event))  # fmt: skip
+                event = make_event(
+                    "duplicate detection",
+                    [rid],
+                    detail={"source_uri": r.source_uri, "first_source_uri": first_source},
+                    flow_run_id=flow_run_id,
+                )
+                r = replace(
+                    r,
+                    outcome="duplicate",
+                    reason=why,
+                    duplicate_of=rid,
+                    recording=None,
+                    events=(*[e for e in r.events if e.type != "ingestion"], event),
+                )
             else:
                 seen[rid] = r.source_uri
                 new.append(r.recording)

@@ -25,10 +25,24 @@ MAX_CHANNELS = 32
 _BLOCK_FRAMES = 1 << 16
 
 _SUBTYPE_BITS = {
-    "PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64,
-}  # fmt: skip
-_SF_FORMATS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "W64": "w64", "FLAC": "flac", "MP3": "mp3",
-               "AIFF": "aiff", "CAF": "caf"}  # fmt: skip
+    "PCM_S8": 8,
+    "PCM_U8": 8,
+    "PCM_16": 16,
+    "PCM_24": 24,
+    "PCM_32": 32,
+    "FLOAT": 32,
+    "DOUBLE": 64,
+}
+_SF_FORMATS = {
+    "WAV": "wav",
+    "WAVEX": "wav",
+    "RF64": "wav",
+    "W64": "w64",
+    "FLAC": "flac",
+    "MP3": "mp3",
+    "AIFF": "aiff",
+    "CAF": "caf",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +161,22 @@ def _decode_soundfile(path: Path, uri: str, info: AudioInfo) -> None:
 
 
 def _decode_ffmpeg(path: Path, uri: str, info: AudioInfo) -> None:
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(path), "-map", "0:a:0",
-           "-f", "f32le", "-acodec", "pcm_f32le", "-"]  # fmt: skip
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-xerror",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-",
+    ]
     frames = 0
     block_bytes = _BLOCK_FRAMES * 4 * info.channels
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:

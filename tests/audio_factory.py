@@ -11,8 +11,9 @@ import soundfile as sf
 from tasks.collection import ManifestRow, render_manifest
 
 
-def sinusoid(freq_hz: float = 440.0, sr_hz: int = 16000, duration_s: float = 1.0, channels: int = 1,
-             seed: int = 0) -> np.ndarray:  # fmt: skip
+def sinusoid(
+    freq_hz: float = 440.0, sr_hz: int = 16000, duration_s: float = 1.0, channels: int = 1, seed: int = 0
+) -> np.ndarray:
     """A sine with a little seeded noise, so two calls with different seeds never share bytes."""
     t = np.arange(int(sr_hz * duration_s)) / sr_hz
     rng = np.random.default_rng(seed)
@@ -20,8 +21,9 @@ def sinusoid(freq_hz: float = 440.0, sr_hz: int = 16000, duration_s: float = 1.0
     return np.repeat(x[:, None], channels, axis=1).astype(np.float32)
 
 
-def write_audio(path: Path, *, fmt: str = "wav", sr_hz: int = 16000, duration_s: float = 1.0, channels: int = 1,
-                seed: int = 0) -> Path:  # fmt: skip
+def write_audio(
+    path: Path, *, fmt: str = "wav", sr_hz: int = 16000, duration_s: float = 1.0, channels: int = 1, seed: int = 0
+) -> Path:
     """Write a test recording as WAV/FLAC/OGG/MP3 with soundfile, or M4A/Opus through ffmpeg."""
     path.parent.mkdir(parents=True, exist_ok=True)
     audio = sinusoid(sr_hz=sr_hz, duration_s=duration_s, channels=channels, seed=seed)
@@ -37,8 +39,9 @@ def write_audio(path: Path, *, fmt: str = "wav", sr_hz: int = 16000, duration_s:
     return path
 
 
-def make_collection(root: Path, *, good: int = 3, broken: bool = True, bearer: str = "b-01",
-                    seed: int = 0) -> dict[str, str]:  # fmt: skip
+def make_collection(
+    root: Path, *, good: int = 3, broken: bool = True, bearer: str = "b-01", seed: int = 0
+) -> dict[str, str]:
     """A collection folder with ``good`` recordings and (optionally) every kind of bad file and row.
 
     Returns {file: expected outcome} for the files it lists.
@@ -50,8 +53,18 @@ def make_collection(root: Path, *, good: int = 3, broken: bool = True, bearer: s
     for i in range(good):
         name = f"takes/take{i:03d}.{fmts[i % len(fmts)]}"
         write_audio(root / name, fmt=fmts[i % len(fmts)], seed=seed * 1000 + i, duration_s=0.5)
-        rows.append(ManifestRow(line=0, file=name, bearer_id=bearer, title=f"take {i}", transcript="la la la",
-                                language="en", dialect="en-gb-scotland", tk_labels=("tk_attribution",)))  # fmt: skip
+        rows.append(
+            ManifestRow(
+                line=0,
+                file=name,
+                bearer_id=bearer,
+                title=f"take {i}",
+                transcript="la la la",
+                language="en",
+                dialect="en-gb-scotland",
+                tk_labels=("tk_attribution",),
+            )
+        )
         expected[name] = "ingested"
     if broken:
         good_wav = write_audio(root / "bad" / "seed.wav", seed=seed + 99).read_bytes()

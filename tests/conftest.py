@@ -19,6 +19,7 @@ os.environ.pop("HEIRLOOM_ARCHIVE", None)
 for _k in [k for k in os.environ if k.startswith("HEIRLOOM_STORAGE_")]:
     os.environ.pop(_k)
 
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 server (SeaweedFS) for the whole session, stopped by PID at the end."""

@@ -31,8 +31,13 @@ def _wait_ready(endpoint: str, port: int, proc: subprocess.Popen, timeout_s: flo
     import boto3
 
     deadline = time.monotonic() + timeout_s
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1")  # fmt: skip
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+    )
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"weed exited early with code {proc.returncode}")
@@ -55,10 +60,22 @@ def seaweed_server(timeout_s: float = 90) -> Iterator[str]:
     (root / "data").mkdir()
     (root / "logs").mkdir()
     ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "webdav", "admin")}
-    cmd = [weed, f"-logdir={root / 'logs'}", "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1",
-           "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false",
-           f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-           f"-s3.port={ports['s3']}", f"-webdav.port={ports['webdav']}", f"-admin.port={ports['admin']}"]  # fmt: skip
+    cmd = [
+        weed,
+        f"-logdir={root / 'logs'}",
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        f"-master.port={ports['master']}",
+        f"-volume.port={ports['volume']}",
+        f"-filer.port={ports['filer']}",
+        f"-s3.port={ports['s3']}",
+        f"-webdav.port={ports['webdav']}",
+        f"-admin.port={ports['admin']}",
+    ]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     with open(root / "logs" / "stdout.txt", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -79,5 +96,9 @@ def seaweed_server(timeout_s: float = 90) -> Iterator[str]:
 
 
 def s3_environment(endpoint: str) -> dict[str, str]:
-    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": "us-east-1"}  # fmt: skip
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": "us-east-1",
+    }

@@ -20,9 +20,19 @@ SHA = "ab" * 32
 
 
 def recording(rid: str = SHA, **kw) -> Recording:
-    base = dict(recording_id=rid, bearer_id="b-1", collection="c1", source_uri="/in/a.wav",
-                original_uri=f"/arch/originals/{rid[:2]}/{rid}.wav", format="wav", codec="pcm_16",
-                sample_rate=16000, channels=1, duration_s=1.5, size_bytes=48044)  # fmt: skip
+    base = dict(
+        recording_id=rid,
+        bearer_id="b-1",
+        collection="c1",
+        source_uri="/in/a.wav",
+        original_uri=f"/arch/originals/{rid[:2]}/{rid}.wav",
+        format="wav",
+        codec="pcm_16",
+        sample_rate=16000,
+        channels=1,
+        duration_s=1.5,
+        size_bytes=48044,
+    )
     return Recording(**{**base, **kw})
 
 

@@ -77,8 +77,13 @@ def test_kill_minus_9_then_rerun_ingests_each_file_once(tmp_path: Path) -> None:
     cli("bearers", "add", "b-01", archive=archive)
 
     env = {**os.environ, "HEIRLOOM_ARCHIVE": str(archive)}
-    proc = subprocess.Popen([HEIRLOOM, "ingest", str(src), "--collection", "c1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [HEIRLOOM, "ingest", str(src), "--collection", "c1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if len(list((archive / "originals").rglob("*.wav"))) >= 5:
@@ -91,7 +96,15 @@ def test_kill_minus_9_then_rerun_ingests_each_file_once(tmp_path: Path) -> None:
 
     summary = json.loads(cli("ingest", str(src), "--collection", "c1", "--json", archive=archive).stdout)
     assert {f["outcome"] for f in summary["files"]} <= {"ingested", "duplicate"}
-    rows = json.loads(cli("catalog", "query", "select recording_id, original_uri, source_uri from recordings", "--json", archive=archive).stdout)
+    rows = json.loads(
+        cli(
+            "catalog",
+            "query",
+            "select recording_id, original_uri, source_uri from recordings",
+            "--json",
+            archive=archive,
+        ).stdout
+    )
     assert len(rows) == n and len({r["recording_id"] for r in rows}) == n
     assert {Path(r["source_uri"]).name for r in rows} == {f"t{i:02d}.wav" for i in range(n)}
     for r in rows:  # no orphan rows: each names an intact original
@@ -107,8 +120,19 @@ def test_demo_builds_and_ingests(tmp_path: Path) -> None:
     result = json.loads(cli("demo", "--json", archive=archive).stdout)
     files = {f["file"]: f for f in result["ingest"]["files"]}
     assert result["ingest"]["counts"]["ingested"] == 10
-    assert {files[f]["outcome"] for f in ("broken/empty.wav", "broken/truncated.wav", "broken/not-audio.wav",
-                                          "stray-take.wav", "unknown-bearer.wav", "missing-take.flac")} == {"quarantined"}  # fmt: skip
+    assert {
+        files[f]["outcome"]
+        for f in (
+            "broken/empty.wav",
+            "broken/truncated.wav",
+            "broken/not-audio.wav",
+            "stray-take.wav",
+            "unknown-bearer.wav",
+            "missing-take.flac",
+        )
+    } == {"quarantined"}
     assert result["fixity"]["ok"] == 10
-    formats = json.loads(cli("catalog", "query", "select distinct format from recordings", "--json", archive=archive).stdout)
+    formats = json.loads(
+        cli("catalog", "query", "select distinct format from recordings", "--json", archive=archive).stdout
+    )
     assert {r["format"] for r in formats} == {"wav", "flac", "mp3", "ogg", "m4a", "opus"}

@@ -65,7 +65,9 @@ def test_duplicate_file_rows_and_both_transcripts() -> None:
     rows, problems = parse_manifest(text, where="m.csv")
     assert [r.file for r in rows] == ["a.wav"]
     assert {p.reason.split(": ", 1)[1] for p in problems} == {
-        "a.wav is already listed on line 2", "give transcript or transcript_file, not both"}  # fmt: skip
+        "a.wav is already listed on line 2",
+        "give transcript or transcript_file, not both",
+    }
 
 
 def test_collection_path_normalises() -> None:
@@ -81,9 +83,24 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_chara
 )
 
 
-@given(st.lists(st.tuples(_NAME, _ID, _TEXT, _TEXT, st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), max_size=3, unique=True)), max_size=8, unique_by=lambda t: t[0]))
+@given(
+    st.lists(
+        st.tuples(
+            _NAME,
+            _ID,
+            _TEXT,
+            _TEXT,
+            st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), max_size=3, unique=True),
+        ),
+        max_size=8,
+        unique_by=lambda t: t[0],
+    )
+)
 def test_render_then_parse_round_trips(specs) -> None:
-    rows = [ManifestRow(line=0, file=f, bearer_id=b, title=t, notes=n, tk_labels=tuple(labels)) for f, b, t, n, labels in specs]
+    rows = [
+        ManifestRow(line=0, file=f, bearer_id=b, title=t, notes=n, tk_labels=tuple(labels))
+        for f, b, t, n, labels in specs
+    ]
     parsed, problems = parse_manifest(render_manifest(rows), where="m.csv")
     assert problems == []
     assert [r.__class__(**{**{s: getattr(r, s) for s in r.__slots__}, "line": 0}) for r in parsed] == rows

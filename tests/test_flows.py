@@ -48,7 +48,9 @@ def test_fixity_flow_finds_damage_and_loss(tmp_path: Path) -> None:
     Path(rows[1]["original_uri"]).unlink()
     report = fixity(archive=archive)
     assert {(p["recording_id"], p["status"]) for p in report["problems"]} == {
-        (rows[0]["recording_id"], "mismatch"), (rows[1]["recording_id"], "missing")}  # fmt: skip
+        (rows[0]["recording_id"], "mismatch"),
+        (rows[1]["recording_id"], "missing"),
+    }
     checks = [e for e in cat.read("events").to_pylist() if e["type"] == "fixity check"]
     assert sum(e["outcome"] == "failure" for e in checks) == 2
 

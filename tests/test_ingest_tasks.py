@@ -58,7 +58,8 @@ def test_originals_are_exact_copies_at_their_hash(tmp_path: Path, archive) -> No
         src = Path(row["source_uri"]).read_bytes()
         orig = Path(row["original_uri"]).read_bytes()
         assert orig == src and hashlib.sha256(orig).hexdigest() == row["recording_id"]
-        assert row["original_uri"].endswith(f"originals/{row['recording_id'][:2]}/{row['recording_id']}.{row['format'] if row['format'] != 'bwf' else 'wav'}")
+        rid = row["recording_id"]
+        assert row["original_uri"].endswith(f"originals/{rid[:2]}/{rid}.{Path(row['source_uri']).suffix[1:]}")
     types = {e["type"] for e in cat.read("events").to_pylist()}
     assert {"ingestion", "message digest calculation", "validation"} <= types
 

@@ -15,8 +15,14 @@ from tests.audio_factory import sinusoid, write_audio
 
 @pytest.mark.parametrize(
     ("fmt", "codec", "bits"),
-    [("wav", "pcm_16", 16), ("flac", "pcm_24", 24), ("mp3", "mpeg_layer_iii", None), ("ogg", "vorbis", None),
-     ("m4a", "aac", None), ("opus", "opus", None)],  # fmt: skip
+    [
+        ("wav", "pcm_16", 16),
+        ("flac", "pcm_24", 24),
+        ("mp3", "mpeg_layer_iii", None),
+        ("ogg", "vorbis", None),
+        ("m4a", "aac", None),
+        ("opus", "opus", None),
+    ],
 )
 def test_formats_probe(tmp_path: Path, fmt: str, codec: str, bits: int | None) -> None:
     path = write_audio(tmp_path / f"x.{fmt}", fmt=fmt, sr_hz=48000, duration_s=1.0, channels=2)

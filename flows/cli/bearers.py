@@ -33,8 +33,13 @@ def add(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Register a tradition-bearer."""
-    bearer = Bearer(bearer_id=bearer_id, status=status, dialect=dialect,  # type: ignore[arg-type]
-                    community_ids=tuple(community or ()), languages=tuple(language or ()))  # fmt: skip
+    bearer = Bearer(
+        bearer_id=bearer_id,
+        status=status,
+        dialect=dialect,  # type: ignore[arg-type]
+        community_ids=tuple(community or ()),
+        languages=tuple(language or ()),
+    )
     added = register_bearers(Catalog.open(archive_uri(archive)), [bearer])
     if json_out:
         print_json({"bearer_id": bearer_id, "added": bool(added)})

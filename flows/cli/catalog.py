@@ -17,7 +17,12 @@ app = typer.Typer(help="Query the catalog.", no_args_is_help=True)
 @app.command("query")
 @reports_errors
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over bearers, recordings, derivatives, segments, consents, models, exhibits, clips, events.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="SQL over bearers, recordings, derivatives, segments, consents, models, exhibits, clips, events."
+        ),
+    ],
     archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the rows as one JSON document.")] = False,
 ) -> None:
@@ -28,4 +33,6 @@ def query(
         return
     import duckdb
 
-    typer.echo(str(duckdb.arrow(result)) if result.num_rows else f"(no rows; columns: {', '.join(result.column_names)})")
+    typer.echo(
+        str(duckdb.arrow(result)) if result.num_rows else f"(no rows; columns: {', '.join(result.column_names)})"
+    )

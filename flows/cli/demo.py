@@ -26,4 +26,5 @@ def demo(
     print_ingest_summary(result["ingest"])
     fx = result["fixity"]
     typer.echo(f"fixity: {fx['checked']} originals checked, {fx['ok']} intact")
-    typer.echo(f'try: heirloom catalog query "select bearer_id, format, duration_s from recordings" --archive {result["archive"]}')
+    sql = "select bearer_id, format, duration_s from recordings"
+    typer.echo(f'try: heirloom catalog query "{sql}" --archive {result["archive"]}')

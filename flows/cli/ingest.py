@@ -15,9 +15,7 @@ def print_ingest_summary(summary: dict[str, Any]) -> None:
     for f in summary["files"]:
         detail = f["reason"] or f["recording_id"] or ""
         typer.echo(f"  {f['outcome']:<12} {f['file']}  {detail}")
-    typer.echo(
-        f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, {counts['quarantined']} quarantined"
-    )
+    typer.echo(f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, {counts['quarantined']} quarantined")
 
 
 @reports_errors
