@@ -1,8 +1,8 @@
 """Typed records for catalog rows: frozen dataclasses that round-trip through plain dicts.
 
 Each record names its ``kind`` and ``schema_version`` in its dict form, so nothing has to guess a type from
-which keys are present. Records of the tables later stages fill (derivatives, segments, consents, models,
-exhibits, clips) are defined by those stages; their Arrow schemas already live in :mod:`catalog.schemas`.
+which keys are present. Records of the tables the preparation and alignment stages fill (derivatives,
+segments) are defined by those stages; their Arrow schemas already live in :mod:`catalog.schemas`.
 
 >>> b = Bearer(bearer_id="b01", dialect="en-gb-scotland", status="living")
 >>> Bearer.from_dict(b.to_dict()) == b
@@ -19,6 +19,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 BearerStatus = Literal["living", "deceased"]
 RecordingStatus = Literal["ingested"]
 EventOutcome = Literal["success", "failure", "warning"]
+GrantorType = Literal["self", "legal_guardian", "family", "community_authority", "estate"]
+ConsentStatus = Literal["active", "revoked"]
+ModelStatus = Literal["candidate", "active", "retired", "revoked"]
+ClipStatus = Literal["ready", "withdrawn"]
 
 R = TypeVar("R", bound="Record")
 
@@ -119,3 +123,95 @@ class Event(Record):
     at: datetime = field(default_factory=utc_now)
     detail: str | None = None
     flow_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord(Record):
+    """One consent statement (append-only). A change or revocation is a new record that supersedes the old.
+
+    ``previous_sha256`` is the ``record_sha256`` of the bearer's record before this one, so the records of a
+    bearer form a tamper-evident chain; ``record_sha256`` covers every other field.
+    """
+
+    KIND: ClassVar[str] = "consent"
+    TABLE: ClassVar[str] = "consents"
+
+    consent_id: str
+    bearer_id: str
+    bearer_status: BearerStatus
+    grantor_type: GrantorType
+    grantor_id: str
+    scopes: tuple[str, ...]
+    valid_from: datetime
+    record_sha256: str = ""
+    supersedes_id: str | None = None
+    previous_sha256: str | None = None
+    custodians: tuple[str, ...] = ()
+    tk_labels: tuple[str, ...] = ()
+    excluded_recordings: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    valid_until: datetime | None = None
+    method: str | None = None
+    consent_language: str | None = None
+    evidence_sha256: str | None = None
+    disclosure_text: str | None = None
+    credit_line: str | None = None
+    reason: str | None = None
+    status: ConsentStatus = "active"
+    recorded_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceModelVersion(Record):
+    """A registered voice-model version with its lineage (base model, dataset manifest, consent)."""
+
+    KIND: ClassVar[str] = "voice_model_version"
+    TABLE: ClassVar[str] = "models"
+
+    model_id: str
+    bearer_id: str
+    version: int
+    backend: str
+    dataset_manifest_sha256: str
+    consent_id: str
+    artifact_uri: str
+    artifact_sha256: str
+    base_model: str | None = None
+    base_model_sha256: str | None = None
+    hyperparameters: str | None = None
+    metrics: str | None = None
+    status: ModelStatus = "candidate"
+    model_card_uri: str | None = None
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Exhibit(Record):
+    KIND: ClassVar[str] = "exhibit"
+    TABLE: ClassVar[str] = "exhibits"
+
+    exhibit_id: str
+    venue: str
+    audience: str
+    purpose: str
+    token_sha256: str
+    valid_from: datetime = field(default_factory=utc_now)
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Clip(Record):
+    """A generated exhibit clip; ``watermark_payload`` is what its watermark carries."""
+
+    KIND: ClassVar[str] = "clip"
+    TABLE: ClassVar[str] = "clips"
+
+    clip_id: str
+    exhibit_id: str
+    model_id: str
+    text_sha256: str
+    watermark_payload: str
+    uri: str
+    sha256: str
+    status: ClipStatus = "ready"
+    created_at: datetime = field(default_factory=utc_now)

@@ -88,6 +88,7 @@ CONSENTS = _schema(
     ("bearer_id", pa.string(), False),
     ("bearer_status", pa.string(), False),
     ("grantor_type", pa.string(), False),
+    ("grantor_id", pa.string(), False),
     ("custodians", STR_LIST, True),
     ("scopes", STR_LIST, False),
     ("tk_labels", STR_LIST, True),
@@ -100,6 +101,7 @@ CONSENTS = _schema(
     ("evidence_sha256", pa.string(), True),
     ("disclosure_text", pa.string(), True),
     ("credit_line", pa.string(), True),
+    ("reason", pa.string(), True),
     ("status", pa.string(), False),
     ("recorded_at", TS, False),
 )
@@ -118,6 +120,7 @@ MODELS = _schema(
     ("artifact_uri", pa.string(), False),
     ("artifact_sha256", pa.string(), False),
     ("status", pa.string(), False),
+    ("model_card_uri", pa.string(), True),
     ("created_at", TS, False),
 )
 

@@ -62,6 +62,7 @@ class Storage(Protocol):
     root_uri: str
 
     def uri(self, key: str) -> str: ...
+    def key_of(self, uri: str) -> str: ...
     def open_read(self, key: str) -> BinaryIO: ...
     def read_bytes(self, key: str) -> bytes: ...
     def put(self, key: str, src: BinaryIO | bytes) -> ObjectInfo: ...
@@ -119,6 +120,10 @@ class LocalStorage:
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+    def key_of(self, uri: str) -> str:
+        """The key of a URI this storage gave out; refuses one outside the root."""
+        return _key_under(self.root_uri, uri.removeprefix("file://"))
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
@@ -247,6 +252,10 @@ class S3Storage:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def key_of(self, uri: str) -> str:
+        """The key of a URI this storage gave out; refuses one outside the root."""
+        return _key_under(self.root_uri, uri)
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -393,6 +402,13 @@ class S3Storage:
                 self.client.create_bucket(Bucket=self.bucket)
             except Exception as e:
                 raise self._error(".", e) from e
+
+
+def _key_under(root: str, uri: str) -> str:
+    prefix = root.rstrip("/") + "/"
+    if not uri.startswith(prefix):
+        raise StorageError(uri, f"is not inside the archive {root}")
+    return safe_key(uri[len(prefix) :])
 
 
 def _read_full(stream: BinaryIO, n: int) -> bytes:

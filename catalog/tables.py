@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import pyarrow as pa
@@ -99,8 +100,20 @@ class Catalog:
                 f"catalog table {name!r} does not exist at {self.uri(name)}; run `heirloom init` first"
             ) from e
 
-    def read(self, name: str, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
-        table = self.table(name, version=version).to_pyarrow_table(columns=columns)
+    def read(
+        self, name: str, columns: list[str] | None = None, version: int | None = None, as_of: datetime | None = None
+    ) -> pa.Table:
+        """The whole table (or ``columns``), now, at a ``version``, or as it was at instant ``as_of``.
+
+        Before the table's first commit, ``as_of`` gives an empty table.
+        """
+        dt = self.table(name, version=version)
+        if as_of is not None:
+            first = min(h["timestamp"] for h in dt.history() if "timestamp" in h)
+            if as_of.timestamp() * 1000 < first:
+                return TABLES[name].empty_table().select(columns or TABLES[name].names)
+            dt.load_as_version(as_of)
+        table = dt.to_pyarrow_table(columns=columns)
         return table.cast(TABLES[name] if columns is None else pa.schema([TABLES[name].field(c) for c in columns]))
 
     def append(self, name: str, records: Sequence[Record]) -> int:
@@ -154,3 +167,24 @@ class Catalog:
             return int(metrics.get("num_updated_rows", 0))
 
         return _with_retry(f"update {name}", run)
+
+    def purge(self, name: str) -> None:
+        """Remove deleted rows for good: vacuum every unreferenced data file and drop the old log entries
+        (after a checkpoint), so no old Parquet file or log entry still holds them. Time travel of this
+        table before now is given up; other tables keep theirs."""
+        keep = {
+            "delta.logRetentionDuration": "interval 30 days",
+            "delta.deletedFileRetentionDuration": "interval 7 days",
+        }
+        now = {k: "interval 0 days" for k in keep}
+
+        def run() -> None:
+            dt = self.table(name)
+            dt.alter.set_table_properties(now)
+            dt = self.table(name)
+            dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+            dt.create_checkpoint()
+            dt.cleanup_metadata()
+            self.table(name).alter.set_table_properties(keep)
+
+        _with_retry(f"purge {name}", run)

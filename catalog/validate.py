@@ -10,8 +10,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from catalog.manifests import Bearer, Event, Record, Recording
+from catalog.manifests import Bearer, Clip, ConsentRecord, Event, Exhibit, Record, Recording, VoiceModelVersion
 from heirloom.errors import ManifestError
+from heirloom.vocabulary import BEARER_STATUSES, GRANTOR_TYPES, SCOPES
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -31,6 +32,11 @@ EVENT_TYPES = frozenset(
         "deletion",
         "normalization",
         "metadata modification",
+        # heirloom's own, beyond PREMIS: consent and erasure
+        "consent grant",
+        "consent revocation",
+        "erasure",
+        "audit",
     }
 )
 
@@ -63,7 +69,7 @@ def validate(record: Record) -> None:
 @register_validator(Bearer)
 def validate_bearer(b: Bearer) -> None:
     check_id(b.bearer_id, "bearer_id")
-    if b.status not in ("living", "deceased"):
+    if b.status not in BEARER_STATUSES:
         raise ManifestError(f"bearer {b.bearer_id}", f"status {b.status!r} must be 'living' or 'deceased'")
 
 
@@ -94,3 +100,65 @@ def validate_event(e: Event) -> None:
         raise ManifestError(f"event {e.event_id}", f"outcome {e.outcome!r} must be success, failure or warning")
     if not e.agent:
         raise ManifestError(f"event {e.event_id}", "agent is empty; name a person or software@version")
+
+
+def _check_sha(value: str | None, where: str, what: str) -> None:
+    if value is not None and not SHA256_PATTERN.match(value):
+        raise ManifestError(where, f"{what} must be a lowercase hex SHA-256, got {value!r}")
+
+
+@register_validator(ConsentRecord)
+def validate_consent(c: ConsentRecord) -> None:
+    where = f"consent {c.consent_id}"
+    check_id(c.consent_id, "consent_id")
+    check_id(c.bearer_id, f"{where} bearer_id")
+    check_id(c.grantor_id, f"{where} grantor_id")
+    if c.grantor_type not in GRANTOR_TYPES:
+        raise ManifestError(where, f"grantor_type {c.grantor_type!r} must be one of {list(GRANTOR_TYPES)}")
+    if c.bearer_status not in BEARER_STATUSES:
+        raise ManifestError(where, f"bearer_status {c.bearer_status!r} must be 'living' or 'deceased'")
+    unknown = [s for s in c.scopes if s not in SCOPES]
+    if unknown:
+        raise ManifestError(where, f"unknown scope(s) {unknown}; scopes are {list(SCOPES)}")
+    if c.status not in ("active", "revoked"):
+        raise ManifestError(where, f"status {c.status!r} must be 'active' or 'revoked'")
+    if c.valid_until is not None and c.valid_until <= c.valid_from:
+        raise ManifestError(where, "valid_until must come after valid_from")
+    for name in ("record_sha256", "previous_sha256", "evidence_sha256"):
+        _check_sha(getattr(c, name), where, name)
+    for rid in c.excluded_recordings:
+        _check_sha(rid, where, "excluded recording id")
+
+
+@register_validator(VoiceModelVersion)
+def validate_model(m: VoiceModelVersion) -> None:
+    where = f"model {m.model_id}"
+    check_id(m.model_id, "model_id")
+    check_id(m.bearer_id, f"{where} bearer_id")
+    check_id(m.consent_id, f"{where} consent_id")
+    if m.version < 1:
+        raise ManifestError(where, "version numbers start at 1")
+    if m.status not in ("candidate", "active", "retired", "revoked"):
+        raise ManifestError(where, f"status {m.status!r} must be candidate, active, retired or revoked")
+    for name in ("dataset_manifest_sha256", "artifact_sha256", "base_model_sha256"):
+        _check_sha(getattr(m, name), where, name)
+
+
+@register_validator(Exhibit)
+def validate_exhibit(x: Exhibit) -> None:
+    check_id(x.exhibit_id, "exhibit_id")
+    _check_sha(x.token_sha256, f"exhibit {x.exhibit_id}", "token_sha256")
+    if not x.audience or not x.purpose:
+        raise ManifestError(f"exhibit {x.exhibit_id}", "audience and purpose are required")
+
+
+@register_validator(Clip)
+def validate_clip(c: Clip) -> None:
+    where = f"clip {c.clip_id}"
+    check_id(c.clip_id, "clip_id")
+    check_id(c.exhibit_id, f"{where} exhibit_id")
+    check_id(c.model_id, f"{where} model_id")
+    _check_sha(c.sha256, where, "sha256")
+    _check_sha(c.text_sha256, where, "text_sha256")
+    if c.status not in ("ready", "withdrawn"):
+        raise ManifestError(where, f"status {c.status!r} must be 'ready' or 'withdrawn'")

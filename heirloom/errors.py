@@ -78,3 +78,21 @@ class TableNotFoundError(CatalogError):
 
 class QueryError(CatalogError):
     """A curator's SQL query failed."""
+
+
+class ConsentError(HeirloomError):
+    """Consent does not cover a use, or a consent record or request is wrong."""
+
+    def __init__(self, bearer_id: str, reason: str) -> None:
+        self.bearer_id = bearer_id
+        self.reason = reason
+        super().__init__(f"bearer {bearer_id}: {reason}")
+
+
+class ProtocolError(HeirloomError):
+    """A community protocol file is invalid."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}; fix the file (see policies/protocols/local_contexts.yaml)")

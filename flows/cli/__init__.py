@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli import bearers, catalog, demo, fixity, ingest, init
+from flows.cli import audit, bearers, catalog, consent, demo, erase, fixity, ingest, init
 
 app = typer.Typer(
     name="heirloom",
@@ -17,8 +17,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_commands = [init.init, ingest.ingest, fixity.fixity, demo.demo]
-_groups = [("catalog", catalog.app), ("bearers", bearers.app)]
+_commands = [init.init, ingest.ingest, fixity.fixity, erase.erase, audit.audit, demo.demo]
+_groups = [("catalog", catalog.app), ("bearers", bearers.app), ("consent", consent.app)]
 
 for _command in _commands:
     app.command()(_command)

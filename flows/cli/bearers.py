@@ -10,6 +10,7 @@ from catalog.manifests import Bearer
 from catalog.tables import Catalog
 from flows.cli._common import print_json, reports_errors
 from heirloom.settings import archive_uri
+from tasks.people import write_person
 
 app = typer.Typer(help="Register and list tradition-bearers.", no_args_is_help=True)
 ArchiveOpt = Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")]
@@ -29,6 +30,10 @@ def add(
     status: Annotated[str, typer.Option(help="living or deceased.")] = "living",
     community: Annotated[list[str] | None, typer.Option(help="Community id (repeatable).")] = None,
     language: Annotated[list[str] | None, typer.Option(help="Language code (repeatable).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The person's name: kept in people/<id>.json, never in the catalog.")
+    ] = None,
+    contact: Annotated[str | None, typer.Option(help="Contact details, kept beside the name.")] = None,
     archive: ArchiveOpt = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -40,7 +45,10 @@ def add(
         community_ids=tuple(community or ()),
         languages=tuple(language or ()),
     )
-    added = register_bearers(Catalog.open(archive_uri(archive)), [bearer])
+    cat = Catalog.open(archive_uri(archive))
+    added = register_bearers(cat, [bearer])
+    if name or contact:
+        write_person(cat.storage, bearer_id, {"name": name, "contact": contact})
     if json_out:
         print_json({"bearer_id": bearer_id, "added": bool(added)})
     else:
