@@ -8,10 +8,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows._shared import catalog, storage
+from flows.audit import audit
 from flows.fixity import fixity
 from flows.ingest import ingest
 from heirloom.settings import archive_uri
-from tasks.demo_collection import build_demo_collection
+from tasks.demo_collection import build_demo_collection, seed_demo_consents
 
 DEMO_COLLECTION = "demo"
 
@@ -26,7 +27,13 @@ def _build(archive: str) -> str:
     return store.uri(prefix)
 
 
+def _consents(archive: str) -> list[dict[str, Any]]:
+    records = seed_demo_consents(catalog(archive), storage(archive))
+    return [{"bearer_id": r.bearer_id, "consent_id": r.consent_id, "scopes": list(r.scopes)} for r in records]
+
+
 build = task(name="build-demo-collection", cache_policy=NO_CACHE)(_build)
+consents = task(name="seed-demo-consents", cache_policy=NO_CACHE)(_consents)
 
 
 @flow(name="demo", validate_parameters=False)
@@ -37,4 +44,6 @@ def demo(archive: str | None = None) -> dict[str, Any]:
         "archive": archive,
         "ingest": ingest(source=source, collection=DEMO_COLLECTION, archive=archive),
         "fixity": fixity(archive=archive),
+        "consents": consents(archive),
+        "audit": audit(archive=archive),
     }

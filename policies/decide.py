@@ -119,9 +119,11 @@ def decide(action: Action, subject: Subject, context: Context, protocols: Protoc
         deny.append(f"{action} needs scope(s) {', '.join(missing)} granted by {who}; none in force")
     used = [r for r in audience_ok if needed & set(r.scopes)]
 
-    labels = set(subject.material.tk_labels if subject.material else ()) | {l for r in used for l in r.tk_labels}
-    rules = [protocols.rule(l) for l in sorted(labels)]
-    unknown = sorted(l for l, rule in zip(sorted(labels), rules, strict=True) if rule is None)
+    labels = sorted(
+        set(subject.material.tk_labels if subject.material else ()) | {t for r in used for t in r.tk_labels}
+    )
+    rules = [protocols.rule(name) for name in labels]
+    unknown = [name for name, rule in zip(labels, rules, strict=True) if rule is None]
     if unknown:
         deny.append(f"label(s) {', '.join(unknown)} have no protocol rule; add them to a file in policies/protocols/")
     known_rules = [r for r in rules if r is not None]

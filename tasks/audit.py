@@ -6,7 +6,8 @@ Checks:
 - ``model_consent_at_training``: each model had consent in force when it was trained (the consents table
   read as it was then, by Delta time travel) under the consent record it names;
 - ``model_consent_now``: each model still has that consent (else its revocation was not carried out);
-- ``clip_lineage``: each clip traces to a model and to consent covering its exhibit's audience and purpose;
+- ``clip_lineage``: each clip traces to a model and to consent covering its exhibit's audience and purpose,
+  when it was made and still now;
 - ``training_manifests``: no restricted, secret/sacred or excluded recording is in any training manifest;
 - ``deceased_evidence``: every custodian grant for a deceased bearer has stored evidence whose hash matches;
 - ``revocations_complete``: nothing a revocation removed is still in a table or in storage;
@@ -26,7 +27,7 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import StorageError
 from policies.consent import chain_breaks
-from policies.decide import BearerFacts, Context, MaterialFacts, Subject, decide
+from policies.decide import BearerFacts, Context, Subject, decide
 from policies.protocols import load_protocols
 from tasks.consent_records import consent_records
 from tasks.fixity import sha256_of
@@ -151,7 +152,7 @@ def _check_models(
 
 
 def _check_clips(
-    catalog: Catalog, clips: list[dict], models: list[dict], bearers: dict[str, BearerFacts]
+    catalog: Catalog, clips: list[dict], models: list[dict], bearers: dict[str, BearerFacts], now: datetime
 ) -> list[Finding]:
     by_model = {m["model_id"]: m for m in models}
     exhibits = {e["exhibit_id"]: e for e in catalog.read("exhibits").to_pylist()}
@@ -180,16 +181,15 @@ def _check_clips(
             continue
         bearer = bearers.get(model["bearer_id"], BearerFacts(model["bearer_id"]))
         mine = tuple(r for r in records if r.bearer_id == bearer.bearer_id)
-        ctx = Context(at=c["created_at"], audience=exhibit["audience"], purpose=exhibit["purpose"])
-        d = decide("serve_clip", Subject(bearer, mine), ctx)
-        if not d.allowed:
-            out.append(
-                Finding(
-                    "clip_lineage",
-                    f"clip {c['clip_id']} for exhibit {c['exhibit_id']} lacks consent: {'; '.join(d.reasons)}",
-                    (c["clip_id"], c["model_id"]),
+        for when, label in ((c["created_at"], "when it was made"), (now, "now")):
+            ctx = Context(at=when, audience=exhibit["audience"], purpose=exhibit["purpose"])
+            d = decide("serve_clip", Subject(bearer, mine), ctx)
+            if not d.allowed:
+                message = (
+                    f"clip {c['clip_id']} for exhibit {c['exhibit_id']} lacks consent {label}: {'; '.join(d.reasons)}"
                 )
-            )
+                out.append(Finding("clip_lineage", message, (c["clip_id"], c["model_id"])))
+                break
     return out
 
 
@@ -382,7 +382,7 @@ def run_audit(
         chain
         + then
         + still
-        + _check_clips(catalog, [c for c in clips if c["status"] == "ready"], models, bearers)
+        + _check_clips(catalog, [c for c in clips if c["status"] == "ready"], models, bearers, now)
         + _check_manifests(archive, models, recordings, consents)
         + evidence
         + revocations

@@ -18,6 +18,10 @@ code { font-size: .9em; }
 """
 
 
+def _codes(rows: list[str]) -> str:
+    return "<br>".join(f"<code>{escape(r)}</code>" for r in rows)
+
+
 def render_audit_html(doc: dict[str, Any], *, archive: str) -> str:
     rows = "".join(
         f"<tr><td>{escape(s['check'])}</td><td>{s['items_checked']}</td><td>{s['findings']}</td>"
@@ -29,10 +33,7 @@ def render_audit_html(doc: dict[str, Any], *, archive: str) -> str:
         found = [f for f in doc["findings"] if f["check"] == s["check"]]
         if not found:
             continue
-        body = "".join(
-            f"<tr><td>{escape(f['message'])}</td><td>{'<br>'.join(f'<code>{escape(r)}</code>' for r in f['rows'])}</td></tr>"
-            for f in found
-        )
+        body = "".join(f"<tr><td>{escape(f['message'])}</td><td>{_codes(f['rows'])}</td></tr>" for f in found)
         sections.append(
             f"<h2>{escape(s['check'])} ({len(found)})</h2><table><tr><th>finding</th><th>rows</th></tr>{body}</table>"
         )

@@ -14,7 +14,7 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import ConsentError
 from heirloom.vocabulary import CUSTODIAN_GRANTORS
-from policies.consent import check_scopes, latest, record_hash
+from policies.consent import check_scopes, eligible_grantor, latest, record_hash
 from policies.decide import BearerFacts
 from tasks.people import store_evidence
 
@@ -122,6 +122,9 @@ def grant(
         disclosure_text=disclosure_text,
         credit_line=credit_line,
     )
+    refusal = eligible_grantor(record, facts.status, bearer_id)
+    if refusal is not None:
+        raise ConsentError(bearer_id, refusal.split(": ", 1)[1])
     return append_consent(catalog, record)
 
 

@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from catalog.manifests import Bearer
+from catalog.manifests import Bearer, ConsentRecord
 from catalog.storage import Storage
+from catalog.tables import Catalog
 from heirloom.errors import HeirloomError
 from tasks.collection import ManifestRow, render_manifest
+from tasks.consent_records import consent_records, grant
+from tasks.people import write_person
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ VOICES = (
     DemoVoice("b-cardiff", "espeak-ng", "en-gb-x-gbcwmd", "en-gb-x-gbcwmd"),
     DemoVoice("b-kansas", "festival", "voice_kal_diphone", "en-us"),
 )
+
+DECEASED = "b-kansas"
 
 # Traditional lyrics and tale openings, long out of copyright.
 TEXTS = (
@@ -162,6 +167,75 @@ def build_demo_collection(target: Storage, prefix: str, *, seed: int = 7) -> lis
         rows.append(ManifestRow(line=0, file="missing-take.flac", bearer_id=VOICES[1].bearer_id, title="lost tape"))
     target.put(f"{prefix}/manifest.csv", render_manifest(rows).encode())
     return [
-        Bearer(bearer_id=v.bearer_id, dialect=v.dialect, languages=("en",), community_ids=("demo-community",))
+        Bearer(
+            bearer_id=v.bearer_id,
+            dialect=v.dialect,
+            languages=("en",),
+            community_ids=("demo-community",),
+            status="deceased" if v.bearer_id == DECEASED else "living",
+        )
         for v in VOICES
     ]
+
+
+def seed_demo_consents(catalog: Catalog, archive: Storage) -> list[ConsentRecord]:
+    """Consent as a real collection has it: full, partial, a custodian's grant with evidence, and silence.
+
+    Skipped for bearers who already have records, so re-running the demo adds nothing.
+    """
+    if any(consent_records(catalog, v.bearer_id) for v in VOICES):
+        return []
+    for v in VOICES:
+        write_person(archive, v.bearer_id, {"name": f"Stand-in voice {v.voice}", "contact": None})
+    full = ["preserve", "research", "public_access", "model_training", "voice_synthesis", "exhibit_generation"]
+    out = [
+        grant(
+            catalog,
+            archive,
+            bearer_id="b-ayrshire",
+            grantor_type="self",
+            grantor_id="b-ayrshire",
+            scopes=full,
+            tk_labels=("tk_attribution",),
+            credit_line="Sung by the Ayrshire tradition-bearer (demo)",
+            method="written",
+            consent_language="en",
+        ),
+        grant(
+            catalog,
+            archive,
+            bearer_id="b-kingston",
+            grantor_type="self",
+            grantor_id="b-kingston",
+            scopes=["preserve", "research"],
+            method="oral-recorded",
+            consent_language="en",
+        ),
+        grant(
+            catalog,
+            archive,
+            bearer_id="b-cardiff",
+            grantor_type="self",
+            grantor_id="b-cardiff",
+            scopes=["preserve", "public_access"],
+            tk_labels=("tk_non_commercial",),
+            method="written",
+        ),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        letter = Path(tmp) / "family-consent.txt"
+        letter.write_text("We, the family of the Kansas storyteller, agree to preservation and research use.\n")
+        out.append(
+            grant(
+                catalog,
+                archive,
+                bearer_id=DECEASED,
+                grantor_type="family",
+                grantor_id="kansas-family",
+                scopes=["preserve", "research"],
+                evidence=letter,
+                custodians=("kansas-family",),
+                method="written",
+            )
+        )
+    return out  # b-brooklyn has given no consent: silence means no

@@ -136,3 +136,55 @@ def test_demo_builds_and_ingests(tmp_path: Path) -> None:
         cli("catalog", "query", "select distinct format from recordings", "--json", archive=archive).stdout
     )
     assert {r["format"] for r in formats} == {"wav", "flac", "mp3", "ogg", "m4a", "opus"}
+
+
+def test_consent_revoke_audit_erase_commands(tmp_path: Path) -> None:
+    from catalog.tables import Catalog
+    from tests.consent_factory import add_clip, add_exhibit, add_model, add_recording
+
+    archive = tmp_path / "archive"
+    cli("bearers", "add", "b-01", "--community", "kil", "--name", "A. Singer", archive=archive)
+    scopes = [
+        a for s in ("preserve", "model_training", "voice_synthesis", "exhibit_generation") for a in ("--scope", s)
+    ]
+    granted = json.loads(
+        cli("consent", "grant", "b-01", *scopes, "--credit-line", "Sung by A.", "--json", archive=archive).stdout
+    )
+    bad = cli("consent", "grant", "b-01", "--scope", "everything", archive=archive, check=False)
+    assert bad.returncode != 0 and "unknown scope" in bad.stderr
+
+    cat = Catalog.open(str(archive))
+    rid = add_recording(cat, cat.storage, "b-01")
+    model = add_model(cat, cat.storage, "b-01", granted["consent_id"], [rid])
+    add_exhibit(cat)
+    clip = add_clip(cat, cat.storage, model.model_id)
+    cli("fixity", archive=archive)
+
+    shown = json.loads(cli("consent", "show", "b-01", "--json", archive=archive).stdout)
+    assert shown["decisions"]["train_model"]["allowed"] and not shown["decisions"]["export"]["allowed"]
+    html = tmp_path / "audit.html"
+    doc = json.loads(cli("audit", "--json", "--html", str(html), archive=archive).stdout)
+    assert doc["ok"] and "<table>" in html.read_text()
+
+    report = json.loads(
+        cli(
+            "consent",
+            "revoke",
+            "b-01",
+            "--scope",
+            "model_training",
+            "--reason",
+            "family request",
+            "--json",
+            archive=archive,
+        ).stdout
+    )
+    assert report["models_removed"] == [model.model_id] and report["clips_removed"] == [clip.clip_id]
+    history = json.loads(cli("consent", "history", "b-01", "--json", archive=archive).stdout)
+    assert history["chain_intact"] and len(history["records"]) == 2
+    assert json.loads(cli("audit", "--json", archive=archive).stdout)["ok"]
+
+    erased = json.loads(cli("erase", "b-01", "--reason", "request 17", "--json", archive=archive).stdout)
+    assert erased["people_data_deleted"] and not (archive / "people" / "b-01.json").exists()
+    missing = cli("consent", "show", "b-99", archive=archive, check=False)
+    assert missing.returncode != 0 and "bearers add b-99" in missing.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,9 @@ from policies.consent import chain_breaks, in_force, record_hash
 from policies.decide import BearerFacts, Context, MaterialFacts, Subject, decide
 from policies.protocols import load_protocols, parse_protocol_file
 
-T0 = datetime(2026, 1, 10, 12, tzinfo=timezone.utc)
-WINTER = datetime(2026, 12, 15, tzinfo=timezone.utc)
-SUMMER = datetime(2026, 7, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 10, 12, tzinfo=UTC)
+WINTER = datetime(2026, 12, 15, tzinfo=UTC)
+SUMMER = datetime(2026, 7, 1, tzinfo=UTC)
 ALL = tuple(SCOPES)
 SHA = "e" * 64
 
@@ -27,9 +27,17 @@ SHA = "e" * 64
 def rec(
     cid: str = "c1", bearer: str = "b-1", grantor_type: str = "self", grantor_id: str = "b-1", scopes=ALL, **kw
 ) -> ConsentRecord:
-    base = dict(consent_id=cid, bearer_id=bearer, bearer_status="living", grantor_type=grantor_type, grantor_id=grantor_id,
-                scopes=tuple(scopes), valid_from=T0 - timedelta(days=30), recorded_at=T0 - timedelta(days=30),
-                credit_line="Sung by a tradition-bearer of Kilbrannan")  # fmt: skip
+    base = dict(
+        consent_id=cid,
+        bearer_id=bearer,
+        bearer_status="living",
+        grantor_type=grantor_type,
+        grantor_id=grantor_id,
+        scopes=tuple(scopes),
+        valid_from=T0 - timedelta(days=30),
+        recorded_at=T0 - timedelta(days=30),
+        credit_line="Sung by a tradition-bearer of Kilbrannan",
+    )
     return ConsentRecord(**{**base, **kw})
 
 
@@ -433,7 +441,9 @@ def test_hash_chain_detects_tampering() -> None:
 
 def test_protocol_files_extend_and_are_validated(tmp_path: Path) -> None:
     (tmp_path / "kilbrannan.yaml").write_text(
-        "labels:\n  tk_seasonal:\n    windows: [{from: '06-01', to: '08-31'}]\n  tk_kil_elders:\n    audiences: [elders]\n    never: [synthesize]\n"
+        "labels:\n"
+        "  tk_seasonal:\n    windows: [{from: '06-01', to: '08-31'}]\n"
+        "  tk_kil_elders:\n    audiences: [elders]\n    never: [synthesize]\n"
     )
     protocols = load_protocols([tmp_path])
     assert protocols.rule("tk_seasonal").in_season(SUMMER)
@@ -488,8 +498,15 @@ def test_no_sequence_of_grants_and_revocations_lets_a_revoked_scope_through(ops,
         gtype, gid = ("self", "b-1") if who == "self" else ("community_authority", "kil")
         if op == "grant":
             prev = heads.get(who)
-            r = rec(f"c{i}", grantor_type=gtype, grantor_id=gid, scopes=tuple(sorted(scopes)), recorded_at=at, valid_from=at,
-                    supersedes_id=prev.consent_id if prev else None)  # fmt: skip
+            r = rec(
+                f"c{i}",
+                grantor_type=gtype,
+                grantor_id=gid,
+                scopes=tuple(sorted(scopes)),
+                recorded_at=at,
+                valid_from=at,
+                supersedes_id=prev.consent_id if prev else None,
+            )
             heads[who] = r
             records.append(r)
             expected[who] = set(scopes)
@@ -497,8 +514,14 @@ def test_no_sequence_of_grants_and_revocations_lets_a_revoked_scope_through(ops,
             for w, head in list(heads.items()):
                 if head.status == "active" and set(head.scopes) & scopes:
                     left = tuple(s for s in head.scopes if s not in scopes)
-                    r = replace(head, consent_id=f"c{i}{w}", supersedes_id=head.consent_id, scopes=left,
-                                status="active" if left else "revoked", recorded_at=at)  # fmt: skip
+                    r = replace(
+                        head,
+                        consent_id=f"c{i}{w}",
+                        supersedes_id=head.consent_id,
+                        scopes=left,
+                        status="active" if left else "revoked",
+                        recorded_at=at,
+                    )
                     heads[w] = r
                     records.append(r)
                 expected[w] -= scopes

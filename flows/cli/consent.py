@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +13,7 @@ from catalog.tables import Catalog
 from flows.cli._common import print_json, quiet_prefect, reports_errors
 from heirloom.errors import ConsentError
 from heirloom.settings import archive_uri
+from heirloom.vocabulary import SCOPES
 from policies.consent import chain_breaks, in_force
 from policies.decide import Context, Subject, decide
 from policies.protocols import ACTIONS
@@ -30,7 +31,7 @@ def _when(value: str | None, what: str, bearer_id: str) -> datetime | None:
         t = datetime.fromisoformat(value)
     except ValueError as e:
         raise ConsentError(bearer_id, f"{what} {value!r} is not an ISO 8601 date or date-time") from e
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @app.command("grant")
@@ -39,9 +40,7 @@ def grant_cmd(
     bearer_id: Annotated[str, typer.Argument(help="The bearer the consent is about.")],
     scope: Annotated[
         list[str],
-        typer.Option(
-            help="Scope granted (repeatable): preserve, research, public_access, model_training, voice_synthesis, exhibit_generation, commercial."
-        ),
+        typer.Option(help=f"Scope granted (repeatable): {', '.join(SCOPES)}."),
     ],
     grantor_type: Annotated[
         str, typer.Option(help="self, legal_guardian, family, community_authority or estate.")
@@ -89,7 +88,8 @@ def grant_cmd(
         print_json(record.to_dict())
     else:
         typer.echo(
-            f"{record.consent_id}: {bearer_id} grants {', '.join(record.scopes)} ({record.grantor_type} {record.grantor_id})"
+            f"{record.consent_id}: {bearer_id} grants {', '.join(record.scopes)}"
+            f" ({record.grantor_type} {record.grantor_id})"
         )
 
 
@@ -115,7 +115,8 @@ def show(bearer_id: str, archive: ArchiveOpt = None, json_out: JsonOpt = False) 
     typer.echo(f"{bearer_id} ({facts.status}): {len(current)} record(s) in force")
     for r in current:
         typer.echo(
-            f"  {r.consent_id}  {r.grantor_type}:{r.grantor_id}  {', '.join(r.scopes)}  labels={','.join(r.tk_labels) or '-'}"
+            f"  {r.consent_id}  {r.grantor_type}:{r.grantor_id}  {', '.join(r.scopes)}"
+            f"  labels={','.join(r.tk_labels) or '-'}"
         )
     for a, d in decisions.items():
         typer.echo(f"  {a:<12} {'allowed' if d.allowed else 'refused'}: {d.reasons[0]}")
@@ -166,5 +167,6 @@ def revoke(
         return
     typer.echo(f"{bearer_id}: revoked {', '.join(report['scopes'])} ({len(report['new_consent_ids'])} new record(s))")
     typer.echo(
-        f"  models removed: {len(report['models_removed'])}, clips removed: {len(report['clips_removed'])}, objects deleted: {len(report['objects_deleted'])}"
+        f"  models removed: {len(report['models_removed'])}, clips removed: {len(report['clips_removed'])},"
+        f" objects deleted: {len(report['objects_deleted'])}"
     )

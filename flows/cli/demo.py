@@ -26,5 +26,11 @@ def demo(
     print_ingest_summary(result["ingest"])
     fx = result["fixity"]
     typer.echo(f"fixity: {fx['checked']} originals checked, {fx['ok']} intact")
+    for c in result["consents"]:
+        typer.echo(f"consent: {c['bearer_id']} grants {', '.join(c['scopes'])}")
+    failing = [s["check"] for s in result["audit"]["summary"] if s["status"] == "fail"]
+    typer.echo(
+        f"audit: {len(result['audit']['findings'])} finding(s)" + (f" in {', '.join(failing)}" if failing else "")
+    )
     sql = "select bearer_id, format, duration_s from recordings"
     typer.echo(f'try: heirloom catalog query "{sql}" --archive {result["archive"]}')
