@@ -86,3 +86,31 @@ def test_task_logic_through_fn(tmp_path: Path) -> None:
     bearers = prepare_archive.fn(str(tmp_path / "archive"))
     assert bearers == {"b-01"}
     assert [i.file for i in plan.fn(str(tmp_path / "in"), "c1", bearers)] == ["takes/take000.wav", "takes/take001.flac"]
+
+
+def test_revoke_and_audit_flows_publish_their_results(tmp_path: Path) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.audit import audit
+    from flows.consent import revoke
+    from tasks.consent_records import grant
+    from tests.consent_factory import add_model, add_recording
+
+    archive = str(tmp_path / "archive")
+    cat = _archive_with_bearer(archive)
+    rid = add_recording(cat, cat.storage, "b-01")
+    consent = grant(
+        cat,
+        cat.storage,
+        bearer_id="b-01",
+        grantor_type="self",
+        grantor_id="b-01",
+        scopes=["preserve", "model_training", "voice_synthesis"],
+    )
+    model = add_model(cat, cat.storage, "b-01", consent.consent_id, [rid])
+    doc = audit(archive=archive)
+    assert not doc["ok"] and {f["check"] for f in doc["findings"]} == {"fixity_current"}
+    artifact = Artifact.get("heirloom-audit")
+    assert artifact is not None and "fixity_current" in str(artifact.data)
+    report = revoke(bearer_id="b-01", scopes=["model_training"], reason="test", archive=archive)
+    assert report["models_removed"] == [model.model_id]
