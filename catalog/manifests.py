@@ -1,8 +1,8 @@
 """Typed records for catalog rows: frozen dataclasses that round-trip through plain dicts.
 
 Each record names its ``kind`` and ``schema_version`` in its dict form, so nothing has to guess a type from
-which keys are present. Records of the tables the preparation and alignment stages fill (derivatives,
-segments) are defined by those stages; their Arrow schemas already live in :mod:`catalog.schemas`.
+which keys are present. The ``segments`` record comes with the alignment stage; its Arrow schema already
+lives in :mod:`catalog.schemas`.
 
 >>> b = Bearer(bearer_id="b01", dialect="en-gb-scotland", status="living")
 >>> Bearer.from_dict(b.to_dict()) == b
@@ -23,6 +23,7 @@ GrantorType = Literal["self", "legal_guardian", "family", "community_authority",
 ConsentStatus = Literal["active", "revoked"]
 ModelStatus = Literal["candidate", "active", "retired", "revoked"]
 ClipStatus = Literal["ready", "withdrawn"]
+GateResult = Literal["pass", "review", "fail"]
 
 R = TypeVar("R", bound="Record")
 
@@ -214,4 +215,27 @@ class Clip(Record):
     uri: str
     sha256: str
     status: ClipStatus = "ready"
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Derivative(Record):
+    """A prepared working copy of an original: where it is, what made it (``params_hash``), how good it is."""
+
+    KIND: ClassVar[str] = "derivative"
+    TABLE: ClassVar[str] = "derivatives"
+
+    recording_id: str
+    params_hash: str
+    uri: str
+    sample_rate: int
+    duration_s: float
+    gate: GateResult
+    software: str
+    snr_db: float | None = None
+    clipping_ratio: float | None = None
+    speech_ratio: float | None = None
+    loudness_lufs: float | None = None
+    metrics: str | None = None
+    gate_reasons: tuple[str, ...] = ()
     created_at: datetime = field(default_factory=utc_now)

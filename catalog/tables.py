@@ -129,15 +129,14 @@ class Catalog:
         )
         return len(records)
 
-    def insert_new(self, name: str, records: Sequence[Record], key: str) -> int:
-        """Insert only the records whose ``key`` is not yet in the table (an idempotent, race-safe append).
-
-        Returns the number of rows the merge inserted.
+    def insert_new(self, name: str, records: Sequence[Record], key: str | tuple[str, ...]) -> int:
+        """Insert only the records whose ``key`` (a column or several) is not yet in the table: an idempotent,
+        race-safe append. Returns the number of rows the merge inserted.
         """
         if not records:
             return 0
         data = records_to_table(name, records)
-        predicate = f"t.{key} = s.{key}"
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in ((key,) if isinstance(key, str) else key))
 
         def merge() -> int:
             metrics = (

@@ -10,7 +10,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from catalog.manifests import Bearer, Clip, ConsentRecord, Event, Exhibit, Record, Recording, VoiceModelVersion
+from catalog.manifests import (
+    Bearer,
+    Clip,
+    ConsentRecord,
+    Derivative,
+    Event,
+    Exhibit,
+    Record,
+    Recording,
+    VoiceModelVersion,
+)
 from heirloom.errors import ManifestError
 from heirloom.vocabulary import BEARER_STATUSES, GRANTOR_TYPES, SCOPES
 
@@ -162,3 +172,16 @@ def validate_clip(c: Clip) -> None:
     _check_sha(c.text_sha256, where, "text_sha256")
     if c.status not in ("ready", "withdrawn"):
         raise ManifestError(where, f"status {c.status!r} must be 'ready' or 'withdrawn'")
+
+
+@register_validator(Derivative)
+def validate_derivative(d: Derivative) -> None:
+    where = f"derivative {d.recording_id[:12]}/{d.params_hash[:12]}"
+    _check_sha(d.recording_id, where, "recording_id")
+    _check_sha(d.params_hash, where, "params_hash")
+    if d.gate not in ("pass", "review", "fail"):
+        raise ManifestError(where, f"gate {d.gate!r} must be pass, review or fail")
+    if d.gate != "pass" and not d.gate_reasons:
+        raise ManifestError(where, f"a {d.gate} gate needs its reasons")
+    if d.sample_rate <= 0 or not math.isfinite(d.duration_s) or d.duration_s < 0:
+        raise ManifestError(where, "sample_rate and duration_s must be positive numbers")

@@ -11,6 +11,7 @@ from flows._shared import catalog, storage
 from flows.audit import audit
 from flows.fixity import fixity
 from flows.ingest import ingest
+from flows.prepare import prepare
 from heirloom.settings import archive_uri
 from tasks.demo_collection import build_demo_collection, seed_demo_consents
 
@@ -43,6 +44,7 @@ def demo(archive: str | None = None) -> dict[str, Any]:
     return {
         "archive": archive,
         "ingest": ingest(source=source, collection=DEMO_COLLECTION, archive=archive),
+        "prepare": prepare(collection=DEMO_COLLECTION, archive=archive),
         "fixity": fixity(archive=archive),
         "consents": consents(archive),
         "audit": audit(archive=archive),

@@ -58,7 +58,7 @@ TEXTS = (
 )
 
 FORMATS = (
-    ("wav", ["-c:a", "pcm_s24le", "-ar", "48000"]),
+    ("wav", ["-c:a", "pcm_s24le"]),
     ("flac", ["-ar", "44100"]),
     ("mp3", ["-b:a", "128k"]),
     ("ogg", ["-c:a", "libvorbis", "-q:a", "5"]),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli import audit, bearers, catalog, consent, demo, erase, fixity, ingest, init
+from flows.cli import audit, bearers, catalog, consent, demo, erase, fixity, ingest, init, prepare
 
 app = typer.Typer(
     name="heirloom",
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_commands = [init.init, ingest.ingest, fixity.fixity, erase.erase, audit.audit, demo.demo]
+_commands = [init.init, ingest.ingest, prepare.prepare, fixity.fixity, erase.erase, audit.audit, demo.demo]
 _groups = [("catalog", catalog.app), ("bearers", bearers.app), ("consent", consent.app)]
 
 for _command in _commands:

