@@ -55,9 +55,15 @@ def prepare(
         "archive": archive,
         "params_hash": params.params_hash(),
         "prepared": [
-            {"recording_id": d.recording_id, "gate": d.gate, "reasons": list(d.gate_reasons), "snr_db": d.snr_db,
-             "loudness_lufs": d.loudness_lufs, "uri": d.uri}
+            {
+                "recording_id": d.recording_id,
+                "gate": d.gate,
+                "reasons": list(d.gate_reasons),
+                "snr_db": d.snr_db,
+                "loudness_lufs": d.loudness_lufs,
+                "uri": d.uri,
+            }
             for d, _ in made
-        ],  # fmt: skip
+        ],
         "failed": failed,
     }

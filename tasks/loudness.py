@@ -12,7 +12,7 @@ import numpy as np
 import pyloudnorm
 import soxr
 
-TARGET_LUFS = -20.0
+TARGET_LUFS = -23.0  # EBU R 128, measured here on speech only
 MAX_TRUE_PEAK_DBTP = -1.0
 _MIN_BLOCK_S = 0.4
 

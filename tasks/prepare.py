@@ -29,8 +29,17 @@ from tasks.audio_io import audio_rate_channels, read_blocks
 from tasks.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
 from tasks.hum import Hum, NotchComb, detect_hum
 from tasks.loudness import TARGET_LUFS, plan_gain, speech_loudness, true_peak_dbtp
-from tasks.noise import FRAME_S, estimate_noise, frame_power, robust_pause_frames
-from tasks.quality import ClipTracker, DropoutTracker, GateConfig, bandwidth_hz, click_positions, dnsmos, gate, welch_psd
+from tasks.noise import FRAME_S, NoiseEstimate, estimate_noise, frame_power, robust_pause_frames
+from tasks.quality import (
+    ClipTracker,
+    DropoutTracker,
+    GateConfig,
+    bandwidth_hz,
+    click_positions,
+    dnsmos,
+    gate,
+    welch_psd,
+)
 from tasks.vad import speech_regions
 
 WORK_RATE_HZ = 32000
@@ -135,8 +144,13 @@ def _conform(src: Path, raw: Path, block_s: float) -> dict[str, Any]:
             work = resampler.resample_chunk(dc_free.astype(np.float32), last=nxt is None)
             out.write(work.astype("<f4").tobytes())
             block = nxt
-    return {"original_rate_hz": rate, "channels": channels, "original_frames": frames, "clip": clip,
-            "dropouts_s": drops.dropouts}  # fmt: skip
+    return {
+        "original_rate_hz": rate,
+        "channels": channels,
+        "original_frames": frames,
+        "clip": clip,
+        "dropouts_s": drops.dropouts,
+    }
 
 
 def _speech(raw: Path, n: int, block_s: float) -> list[tuple[float, float]]:
@@ -146,7 +160,10 @@ def _speech(raw: Path, n: int, block_s: float) -> list[tuple[float, float]]:
     for start in range(0, n, block):
         lo, hi = max(0, start - ctx), min(n, start + block + ctx)
         for s, e in speech_regions(_read_span(raw, lo, hi), WORK_RATE_HZ):
-            s, e = max(s + lo / WORK_RATE_HZ, start / WORK_RATE_HZ), min(e + lo / WORK_RATE_HZ, (start + block) / WORK_RATE_HZ)
+            s, e = (
+                max(s + lo / WORK_RATE_HZ, start / WORK_RATE_HZ),
+                min(e + lo / WORK_RATE_HZ, (start + block) / WORK_RATE_HZ),
+            )
             if e > s:
                 regions.append((s, e))
     merged: list[tuple[float, float]] = []
@@ -194,10 +211,14 @@ class _Denoiser:
     def __init__(self, plan: DenoisePlan, noise_clip: np.ndarray) -> None:
         self.plan = plan
         self.noise_clip = noise_clip
-        self.dfn = DeepFilterStream(WORK_RATE_HZ, atten_lim_db=plan.atten_lim_db) if plan.method == "deepfilternet3" else None
+        self.dfn = (
+            DeepFilterStream(WORK_RATE_HZ, atten_lim_db=plan.atten_lim_db) if plan.method == "deepfilternet3" else None
+        )
 
     def __call__(self, raw: Path, start: int, block: np.ndarray, n: int, last: bool) -> np.ndarray:
-        if self.plan.method == "none" or (self.plan.method == "noisereduce" and len(self.noise_clip) < WORK_RATE_HZ // 4):
+        if self.plan.method == "none" or (
+            self.plan.method == "noisereduce" and len(self.noise_clip) < WORK_RATE_HZ // 4
+        ):
             return block
         if self.dfn is not None:
             return self.dfn(block, last=last)
@@ -208,97 +229,163 @@ class _Denoiser:
         return clean[start - lo : start - lo + len(block)]
 
 
-def prepare_file(src: Path, out_flac: Path, params: PrepareParams = PrepareParams(), cfg: GateConfig = GateConfig()) -> PrepareResult:
-    """Run the whole chain on ``src`` and write the working copy to ``out_flac``."""
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    n: int
+    regions: list[tuple[float, float]]
+    power: np.ndarray
+    speech: np.ndarray
+    noise: NoiseEstimate
+    noise_clip: np.ndarray
+    hum: Hum
+    clicks: int
+    content: Content
+    plan: DenoisePlan
+
+
+def _analyse(raw: Path, params: PrepareParams) -> _Analysis:
+    """Pass 1b: speech, per-frame power, clicks in pauses, the noise profile, SNR, hum, content, plan."""
+    n = raw.stat().st_size // 4
+    block = int(params.block_s * WORK_RATE_HZ)
+    regions = _speech(raw, n, params.block_s)
+    powers, clicks = [], 0
+    frame_n = int(FRAME_S * WORK_RATE_HZ)
+    for start, b in _raw_blocks(raw, block):
+        powers.append(frame_power(b, WORK_RATE_HZ))
+        at = (start + click_positions(b, WORK_RATE_HZ)) // frame_n
+        clicks += int(np.sum(~_frame_speech(regions, at.max(initial=-1) + 1)[at])) if len(at) else 0
+    power = np.concatenate(powers) if powers else np.zeros(0)
+    speech = _frame_speech(regions, len(power))
+    noise = estimate_noise(power, speech)
+    noise_clip = _gather(raw, robust_pause_frames(power, speech), 30.0)
+    hum_source = noise_clip if len(noise_clip) >= WORK_RATE_HZ else _read_span(raw, 0, min(n, block))
+    hum = detect_hum(hum_source, WORK_RATE_HZ)
+    speech_s = sum(e - s for s, e in regions)
+    content: Content
+    if params.content != "auto":
+        content = params.content
+    else:  # singing has few, long phrases: little pause between them
+        mean_phrase = speech_s / len(regions) if regions else 0.0
+        content = "song" if speech_s > 0.8 * n / WORK_RATE_HZ and mean_phrase > 6.0 else "speech"
+    if params.denoiser == "none":
+        plan = DenoisePlan("none", reason="denoising turned off")
+    else:
+        prefer = "noisereduce" if params.denoiser == "noisereduce" else "deepfilternet3"
+        plan = choose_denoiser(noise.snr_db if regions else float("inf"), content, prefer=prefer)
+    return _Analysis(n, regions, power, speech, noise, noise_clip, hum, clicks, content, plan)
+
+
+def _process(raw: Path, processed: Path, a: _Analysis, block: int) -> float:
+    """Pass 2: hum notch, denoiser, 40 Hz high-pass after it; returns the true peak (dBTP)."""
+    notch = NotchComb(a.hum, WORK_RATE_HZ)
+    denoise = _Denoiser(a.plan, a.noise_clip)
+    rumble = signal.butter(2, 40, btype="highpass", fs=WORK_RATE_HZ, output="sos")
+    zi = np.zeros((rumble.shape[0], 2))
+    peak = float("-inf")
+    with open(processed, "wb") as out:
+        for start, b in _raw_blocks(raw, block):
+            y = denoise(raw, start, notch(b), a.n, last=start + len(b) >= a.n)
+            y, zi = signal.sosfilt(rumble, y, zi=zi)
+            peak = max(peak, true_peak_dbtp(y, WORK_RATE_HZ))
+            out.write(y.astype("<f4").tobytes())
+    return peak
+
+
+def _span(path: Path, start_s: float, end_s: float) -> np.ndarray:
+    return _read_span(path, int(start_s * WORK_RATE_HZ), int(end_s * WORK_RATE_HZ))
+
+
+def _segment_results(
+    processed: Path, a: _Analysis, cuts: list[tuple[float, float]], scale: float, tmap: TimeMap, cfg: GateConfig
+) -> list[PreparedSegment]:
+    out = []
+    for i, (s, e) in enumerate(cuts):
+        first, last = tmap.to_working_sample(s), tmap.to_working_sample(e)
+        audio = _read_span(processed, first, last) * scale
+        seg_power = a.power[int(s / FRAME_S) : int(e / FRAME_S)]
+        snr = NoiseEstimate(a.noise.noise_power, float(np.mean(seg_power)), 0, 0, 0).snr_db if len(seg_power) else None
+        m = {
+            "duration_s": e - s,
+            "speech_s": e - s,
+            "speech_ratio": 1.0,
+            "snr_db": snr,
+            "loudness_lufs": speech_loudness([audio], WORK_RATE_HZ),
+            "dnsmos": dnsmos(soxr.resample(audio, WORK_RATE_HZ, 16000)) if i < 20 else None,
+        }
+        decision = gate(m, cfg)
+        out.append(PreparedSegment(i, first, last, s, e, m, decision.result, decision.reasons))
+    return out
+
+
+def prepare_file(
+    src: Path, out_flac: Path, params: PrepareParams = PrepareParams(), cfg: GateConfig | None = None
+) -> PrepareResult:
+    """Run the whole chain on ``src`` and write the 32 kHz, 24-bit FLAC working copy to ``out_flac``."""
+    cfg = cfg or GateConfig()
     block = int(params.block_s * WORK_RATE_HZ)
     with tempfile.TemporaryDirectory(prefix="heirloom-prepare-") as tmp:
         raw, processed = Path(tmp) / "conformed.f32", Path(tmp) / "processed.f32"
         conf = _conform(src, raw, params.block_s)
-        n = raw.stat().st_size // 4
-        duration = n / WORK_RATE_HZ
-        regions = _speech(raw, n, params.block_s)
+        a = _analyse(raw, params)
+        peak = _process(raw, processed, a, block)
 
-        power, clicks = [], 0
-        frame_n = int(FRAME_S * WORK_RATE_HZ)
-        for start, b in _raw_blocks(raw, block):
-            power.append(frame_power(b, WORK_RATE_HZ))
-            at = (start + click_positions(b, WORK_RATE_HZ)) // frame_n
-            clicks += int(np.sum(~_frame_speech(regions, at.max(initial=-1) + 1)[at])) if len(at) else 0
-        power = np.concatenate(power) if power else np.zeros(0)
-        speech = _frame_speech(regions, len(power))
-        noise = estimate_noise(power, speech)
-        noise_clip = _gather(raw, robust_pause_frames(power, speech), 30.0)
-        hum = detect_hum(noise_clip if len(noise_clip) >= WORK_RATE_HZ else _read_span(raw, 0, min(n, block)), WORK_RATE_HZ)
-        speech_s = sum(e - s for s, e in regions)
-        mean_region = speech_s / len(regions) if regions else 0.0
-        content: Content = params.content if params.content != "auto" else (
-            "song" if speech_s > 0.8 * duration and mean_region > 6.0 else "speech")  # fmt: skip
-        if params.denoiser == "none":
-            plan = DenoisePlan("none", reason="denoising turned off")
-        else:
-            prefer = "noisereduce" if params.denoiser == "noisereduce" else "deepfilternet3"
-            plan = choose_denoiser(noise.snr_db if regions else float("inf"), content, prefer=prefer)
-
-        notch = NotchComb(hum, WORK_RATE_HZ)
-        denoise = _Denoiser(plan, noise_clip)
-        rumble = signal.butter(2, 40, btype="highpass", fs=WORK_RATE_HZ, output="sos")
-        rumble_zi = np.zeros((rumble.shape[0], 2))
-        peak = float("-inf")
-        with open(processed, "wb") as out:
-            for start, b in _raw_blocks(raw, block):
-                y = denoise(raw, start, notch(b), n, last=start + len(b) >= n)
-                y, rumble_zi = signal.sosfilt(rumble, y, zi=rumble_zi)
-                peak = max(peak, true_peak_dbtp(y, WORK_RATE_HZ))
-                out.write(y.astype("<f4").tobytes())
-
-        cuts = _segments(regions, params.segment_max_s)
-        pieces = [_read_span(processed, int(s * WORK_RATE_HZ), int(e * WORK_RATE_HZ)) for s, e in _segments(regions, 30.0)]
-        gain = plan_gain(speech_loudness(pieces, WORK_RATE_HZ), peak, target_lufs=params.target_lufs)
-        scale = np.float32(10 ** (gain.gain_db / 20))
+        loudness_pieces = [_span(processed, s, e) for s, e in _segments(a.regions, 30.0)]
+        gain = plan_gain(speech_loudness(loudness_pieces, WORK_RATE_HZ), peak, target_lufs=params.target_lufs)
+        scale = float(10 ** (gain.gain_db / 20))
         with sf.SoundFile(str(out_flac), "w", WORK_RATE_HZ, 1, subtype="PCM_24", format="FLAC") as f:
             for _, b in _raw_blocks(processed, block):
                 f.write(np.clip(b * scale, -1.0, 1.0))
 
-        speech_psd = welch_psd(_gather(raw, np.flatnonzero(speech), 60.0), WORK_RATE_HZ)
-        noise_psd = welch_psd(noise_clip, WORK_RATE_HZ)
-        bandwidth = (
-            bandwidth_hz(speech_psd[1], noise_psd[1] if len(noise_psd[1]) == len(speech_psd[1]) else np.zeros_like(speech_psd[1]), speech_psd[0])
-            if len(speech_psd[1]) else 0.0
-        )  # fmt: skip
-        tmap = TimeMap(conf["original_rate_hz"])
-        segments = []
-        for i, (s, e) in enumerate(cuts):
-            a, z = tmap.to_working_sample(s), tmap.to_working_sample(e)
-            seg_audio = _read_span(processed, a, z) * scale
-            seg_power = power[int(s / FRAME_S) : int(e / FRAME_S)]
-            seg_snr = estimate_noise(np.concatenate([seg_power, [noise.noise_power]]), np.r_[np.ones(len(seg_power), bool), False]).snr_db if len(seg_power) else float("nan")
-            m = {"duration_s": e - s, "speech_s": e - s, "speech_ratio": 1.0, "snr_db": seg_snr,
-                 "loudness_lufs": speech_loudness([seg_audio], WORK_RATE_HZ),
-                 "dnsmos": dnsmos(soxr.resample(seg_audio, WORK_RATE_HZ, 16000)) if i < 20 else None}  # fmt: skip
-            g = gate(m, cfg)
-            segments.append(PreparedSegment(i, a, z, s, e, m, g.result, g.reasons))
+        freqs, speech_psd = welch_psd(_gather(raw, np.flatnonzero(a.speech), 60.0), WORK_RATE_HZ)
+        _, noise_psd = welch_psd(a.noise_clip, WORK_RATE_HZ)
+        if len(noise_psd) != len(speech_psd):
+            noise_psd = np.zeros_like(speech_psd)
+        cuts = _segments(a.regions, params.segment_max_s)
+        segments = _segment_results(processed, a, cuts, scale, TimeMap(conf["original_rate_hz"]), cfg)
+        excerpt = np.concatenate([_span(processed, s, e) for s, e in cuts[:3]] or [np.zeros(0, np.float32)]) * scale
 
-        excerpt = np.concatenate([_read_span(processed, int(s * WORK_RATE_HZ), int(e * WORK_RATE_HZ)) for s, e in cuts[:3]]) * scale if cuts else np.zeros(0, np.float32)
-        metrics = {
-            "duration_s": duration,
-            "speech_s": speech_s,
-            "speech_ratio": speech_s / duration if duration else 0.0,
-            "snr_db": noise.snr_db if regions else None,
-            "noise_frames": {"used": noise.pause_frames, "digital_silence": noise.silence_frames, "transient": noise.transient_frames},
-            "clipping_ratio": conf["clip"].ratio,
-            "dropouts_s": conf["dropouts_s"],
-            "clicks_per_min": clicks / (duration / 60) if duration else 0.0,
-            "hum": {"f0_hz": hum.f0_hz, "harmonics": list(hum.harmonics), "level_db": hum.level_db if hum.found else None},
-            "bandwidth_hz": bandwidth,
-            "dnsmos": dnsmos(soxr.resample(excerpt[: 16 * WORK_RATE_HZ], WORK_RATE_HZ, 16000)) if len(excerpt) else None,
-            "loudness": {"measured_lufs": gain.measured_lufs, "gain_db": gain.gain_db, "true_peak_dbtp": gain.true_peak_dbtp + gain.gain_db if math.isfinite(gain.true_peak_dbtp) else None,
-                         "target_lufs": params.target_lufs, "gain_capped": gain.capped},
-            "content": content,
-            "denoise": {"method": plan.method, "atten_lim_db": plan.atten_lim_db, "prop_decrease": plan.prop_decrease, "reason": plan.reason},
-            "original": {"rate_hz": conf["original_rate_hz"], "channels": conf["channels"], "frames": conf["original_frames"]},
-        }  # fmt: skip
-        decision = gate(metrics, cfg)
-        return PrepareResult(metrics, decision.result, decision.reasons, tuple(segments), plan, hum, duration, software_versions())
+    duration = a.n / WORK_RATE_HZ
+    speech_s = sum(e - s for s, e in a.regions)
+    metrics = {
+        "duration_s": duration,
+        "speech_s": speech_s,
+        "speech_ratio": speech_s / duration if duration else 0.0,
+        "snr_db": a.noise.snr_db if a.regions else None,
+        "noise_frames": {
+            "used": a.noise.pause_frames,
+            "digital_silence": a.noise.silence_frames,
+            "transient": a.noise.transient_frames,
+        },
+        "clipping_ratio": conf["clip"].ratio,
+        "dropouts_s": conf["dropouts_s"],
+        "clicks_per_min": a.clicks / (duration / 60) if duration else 0.0,
+        "hum": {"f0_hz": a.hum.f0_hz, "harmonics": list(a.hum.harmonics), "level_db": a.hum.level_db},
+        "bandwidth_hz": bandwidth_hz(speech_psd, noise_psd, freqs) if len(speech_psd) else 0.0,
+        "dnsmos": dnsmos(soxr.resample(excerpt[: 16 * WORK_RATE_HZ], WORK_RATE_HZ, 16000)) if len(excerpt) else None,
+        "loudness": {
+            "measured_lufs": gain.measured_lufs,
+            "gain_db": gain.gain_db,
+            "true_peak_dbtp": gain.true_peak_dbtp + gain.gain_db,
+            "target_lufs": params.target_lufs,
+            "gain_capped": gain.capped,
+        },
+        "content": a.content,
+        "denoise": {
+            "method": a.plan.method,
+            "atten_lim_db": a.plan.atten_lim_db,
+            "prop_decrease": a.plan.prop_decrease,
+            "reason": a.plan.reason,
+        },
+        "original": {
+            "rate_hz": conf["original_rate_hz"],
+            "channels": conf["channels"],
+            "frames": conf["original_frames"],
+        },
+    }
+    decision = gate(metrics, cfg)
+    return PrepareResult(
+        metrics, decision.result, decision.reasons, tuple(segments), a.plan, a.hum, duration, software_versions()
+    )
 
 
 def software_versions() -> dict[str, str]:

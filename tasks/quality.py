@@ -68,7 +68,7 @@ class DropoutTracker:
         zero = np.abs(mono) < 1e-7
         changes = np.flatnonzero(np.diff(zero.astype(np.int8))) + 1
         bounds = np.concatenate([[0], changes, [len(mono)]])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a in bounds[:-1]:
             if zero[a]:
                 if self._zero_run_start is None:
                     self._zero_run_start = self._offset + a

@@ -33,7 +33,9 @@ def pending_recordings(
     if recording_id is not None:
         rows = [r for r in rows if r["recording_id"] == recording_id]
         if not rows:
-            raise CatalogError(f"no recording {recording_id} in the catalog; check the id with `heirloom catalog query`")
+            raise CatalogError(
+                f"no recording {recording_id} in the catalog; check the id with `heirloom catalog query`"
+            )
     done = {
         r["recording_id"]
         for r in catalog.read("derivatives", columns=["recording_id", "params_hash"]).to_pylist()
@@ -67,15 +69,32 @@ def prepare_recording(
             archive.put(working_key(rid, phash, ".flac"), f)
     tmap = TimeMap(result.metrics["original"]["rate_hz"])
     segments = [
-        {**asdict(s), "gate_reasons": list(s.gate_reasons), "original_start_sample": tmap.to_original_sample(s.start_sample),
-         "original_end_sample": tmap.to_original_sample(s.end_sample)}
+        {
+            **asdict(s),
+            "gate_reasons": list(s.gate_reasons),
+            "original_start_sample": tmap.to_original_sample(s.start_sample),
+            "original_end_sample": tmap.to_original_sample(s.end_sample),
+        }
         for s in result.segments
-    ]  # fmt: skip
-    doc = _finite({"recording_id": rid, "params": asdict(params), "working_rate_hz": WORK_RATE_HZ,
-                   "time_map": asdict(tmap), "segments": segments})  # fmt: skip
+    ]
+    doc = _finite(
+        {
+            "recording_id": rid,
+            "params": asdict(params),
+            "working_rate_hz": WORK_RATE_HZ,
+            "time_map": asdict(tmap),
+            "segments": segments,
+        }
+    )
     archive.put(working_key(rid, phash, ".segments.json"), json.dumps(doc, indent=1).encode())
-    metrics = _finite({**result.metrics, "segments_uri": archive.uri(working_key(rid, phash, ".segments.json")),
-                       "segments": len(segments), "segments_passing": sum(s.gate == "pass" for s in result.segments)})  # fmt: skip
+    metrics = _finite(
+        {
+            **result.metrics,
+            "segments_uri": archive.uri(working_key(rid, phash, ".segments.json")),
+            "segments": len(segments),
+            "segments_passing": sum(s.gate == "pass" for s in result.segments),
+        }
+    )
     snr = result.metrics.get("snr_db")
     derivative = Derivative(
         recording_id=rid,

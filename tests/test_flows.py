@@ -114,3 +114,33 @@ def test_revoke_and_audit_flows_publish_their_results(tmp_path: Path) -> None:
     assert artifact is not None and "fixity_current" in str(artifact.data)
     report = revoke(bearer_id="b-01", scopes=["model_training"], reason="test", archive=archive)
     assert report["models_removed"] == [model.model_id]
+
+
+def test_prepare_flow_is_idempotent_and_gates(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from flows.ingest import ingest
+    from flows.prepare import prepare
+
+    src = tmp_path / "in"
+    make_collection(src, good=2, broken=False)
+    sf.write(str(src / "silent.wav"), np.zeros(16000 * 2, np.float32), 16000)
+    (src / "manifest.csv").write_text((src / "manifest.csv").read_text() + "silent.wav,b-01,,,,,,,,\n")
+    archive = str(tmp_path / "archive")
+    cat = _archive_with_bearer(archive)
+    ingest(source=str(src), collection="c1", archive=archive)
+    first = prepare(collection="c1", archive=archive)
+    assert len(first["prepared"]) == 3 and not first["failed"]
+    rows = {r["recording_id"]: r for r in cat.read("derivatives").to_pylist()}
+    silent = rows[hashlib.sha256((src / "silent.wav").read_bytes()).hexdigest()]
+    assert silent["gate"] == "fail" and "no speech" in silent["gate_reasons"][0]
+    store = open_storage(archive)
+    for r in rows.values():
+        assert store.exists(store.key_of(r["uri"]))
+        assert json.loads(r["metrics"])["segments_uri"]
+    again = prepare(collection="c1", archive=archive)
+    assert again["prepared"] == [] and cat.read("derivatives").num_rows == 3

@@ -26,7 +26,10 @@ def demo(
     print_ingest_summary(result["ingest"])
     prepared = result["prepare"]["prepared"]
     gates = {g: sum(p["gate"] == g for p in prepared) for g in ("pass", "review", "fail")}
-    typer.echo(f"prepare: {len(prepared)} working copies ({gates['pass']} pass, {gates['review']} review, {gates['fail']} fail)")
+    typer.echo(
+        f"prepare: {len(prepared)} working copies "
+        f"({gates['pass']} pass, {gates['review']} review, {gates['fail']} fail)"
+    )
     for p in prepared:
         if p["gate"] != "pass":
             typer.echo(f"  {p['gate']:<6} {p['recording_id'][:16]}  {'; '.join(p['reasons'])}")

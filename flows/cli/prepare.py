@@ -33,7 +33,10 @@ def prepare(
         print_json(result)
         return
     for p in result["prepared"]:
-        typer.echo(f"  {p['gate']:<6} {p['recording_id'][:16]}  SNR {p['snr_db'] or float('nan'):.1f} dB  {'; '.join(p['reasons'])}")
+        typer.echo(
+            f"  {p['gate']:<6} {p['recording_id'][:16]}  SNR {p['snr_db'] or float('nan'):.1f} dB"
+            f"  {'; '.join(p['reasons'])}"
+        )
     for f in result["failed"]:
         typer.echo(f"  error  {f['recording_id'][:16]}  {f['error']}")
     typer.echo(f"{len(result['prepared'])} prepared, {len(result['failed'])} failed")
