@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv espeak-ng festival ffmpeg sox make)
+APT_PACKAGES=(python3 python3-venv espeak-ng festival ffmpeg sox alsa-utils make)
 VENV=.venv
 PY=${PYTHON:-python3}
 

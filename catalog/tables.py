@@ -1,9 +1,10 @@
 """The catalog: Delta Lake tables under ``<archive>/catalog/<table>``, on local disk or S3.
 
 Writers validate every record first, then commit; a commit that loses a race with another flow run
-(``CommitFailedError``) is retried against the new table version. Reads return whole Arrow tables and
-leave filtering to pyarrow compute or DuckDB (filtered Delta reads through pyarrow trip on string_view
-columns after a delete).
+(``CommitFailedError``) is retried against the new table version. Reads go through deltalake's own query
+engine (QueryBuilder) and return whole Arrow tables: filtered reads through pyarrow trip on string_view
+columns after a delete, and a process that read through ``to_pyarrow_table`` (deltalake 1.6 with pyarrow 26)
+aborts at exit about half the time ("terminate called without an active exception").
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 
@@ -113,8 +114,10 @@ class Catalog:
             if as_of.timestamp() * 1000 < first:
                 return TABLES[name].empty_table().select(columns or TABLES[name].names)
             dt.load_as_version(as_of)
-        table = dt.to_pyarrow_table(columns=columns)
-        return table.cast(TABLES[name] if columns is None else pa.schema([TABLES[name].field(c) for c in columns]))
+        select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        result = QueryBuilder().register("t", dt).execute(f"SELECT {select} FROM t").read_all()
+        schema = TABLES[name] if columns is None else pa.schema([TABLES[name].field(c) for c in columns])
+        return pa.table(result).select(schema.names).cast(schema)
 
     def append(self, name: str, records: Sequence[Record]) -> int:
         """Validate and append ``records`` in one commit; returns how many were written."""

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
+import typer
 
 from heirloom.errors import HeirloomError
 
@@ -23,7 +23,8 @@ def reports_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except HeirloomError as e:
-            raise click.ClickException(str(e)) from e
+            typer.echo(f"Error: {e}", err=True)
+            raise typer.Exit(1) from e
 
     return wrapper  # type: ignore[return-value]
 

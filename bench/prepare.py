@@ -1,0 +1,339 @@
+"""Preparation benchmark: does our chain clean field recordings without damaging them, against common recipes?
+
+Clean references: espeak-ng voices in several dialects, a festival voice, and the real human speech that
+Debian's alsa-utils ships (/usr/share/sounds/alsa). Each is mixed with synthetic field noises (shaped tape
+hiss, 50/60 Hz hum with harmonics, pink, babble of other voices, clicks, fan) at 0, 5, 10 and 20 dB SNR
+measured on active speech. Methods: our chain (tasks.prepare), noisereduce defaults, noisereduce with the
+first 0.5 s as noise clip (the common recipe), DeepFilterNet3 alone, sox noisered. It prints, per noise type
+and SNR, the change against the noisy input of PESQ-WB, SI-SDR and ESTOI, the 4-8 kHz (sibilant) band
+loss, the share of mixtures made worse (PESQ), then the damage on clean input, the SNR estimate's error,
+and CPU time and peak memory of our chain on a long file (run in a child process).
+
+    python bench/prepare.py                 # the full grid and a 60-minute file
+    python bench/prepare.py --quick         # fewer voices and SNRs, a 5-minute file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SR = 32000
+TEXTS = [
+    "The water is wide, I cannot get over, and neither have I wings to fly.",
+    "Once upon a time, when the river ran high, an old fisherman lived by the ford.",
+    "Down by the salley gardens my love and I did meet.",
+    "My grandmother told this story at the fireside every winter night.",
+]
+VOICES = ["en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp"]
+NOISES = ["tape_hiss", "hum", "pink", "babble", "clicks", "fan"]
+
+
+def espeak(voice: str, text: str, tmp: Path) -> np.ndarray:
+    out = tmp / "e.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), text], check=True, capture_output=True)
+    x, sr = sf.read(str(out), dtype="float32")
+    return soxr.resample(x, sr, SR)
+
+
+def festival(text: str, tmp: Path) -> np.ndarray:
+    out = tmp / "f.wav"
+    subprocess.run(["text2wave", "-o", str(out)], input=text.encode(), check=True, capture_output=True)
+    x, sr = sf.read(str(out), dtype="float32")
+    return soxr.resample(x, sr, SR)
+
+
+def alsa_speech() -> list[np.ndarray]:
+    out = []
+    for p in sorted(Path("/usr/share/sounds/alsa").glob("*.wav")):
+        if "Noise" in p.name:
+            continue
+        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        out.append(soxr.resample(x.mean(axis=1), sr, SR))
+    return out
+
+
+def active(x: np.ndarray) -> np.ndarray:
+    frame = int(0.02 * SR)
+    n = len(x) // frame
+    p = np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
+    act = p > p.max() * 10 ** (-40 / 10)
+    return np.repeat(act, frame)
+
+
+def pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    spec = np.fft.rfft(rng.normal(size=n))
+    f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0)
+    return np.fft.irfft(spec / np.sqrt(f), n)
+
+
+def make_noise(kind: str, n: int, rng: np.random.Generator, babble_src: list[np.ndarray]) -> np.ndarray:
+    t = np.arange(n) / SR
+    if kind == "tape_hiss":
+        w = rng.normal(size=n)
+        return np.convolve(w, [1.0, -0.6], mode="same")  # hiss rises towards the top of the band
+    if kind == "hum":
+        f0 = 50 if rng.random() < 0.5 else 60
+        return sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in (1, 2, 3, 4, 5)) + 0.05 * pink(
+            n, rng
+        )
+    if kind == "pink":
+        return pink(n, rng)
+    if kind == "babble":
+        mix = np.zeros(n)
+        for src in babble_src:
+            start = rng.integers(0, max(1, len(src)))
+            mix += np.resize(np.roll(src, -start), n)
+        return mix
+    if kind == "clicks":
+        x = 0.05 * rng.normal(size=n)
+        for p in rng.integers(0, n, size=max(1, n // SR * 3)):
+            x[p : p + 8] += rng.choice([-1, 1]) * 3.0 * np.exp(-np.arange(len(x[p : p + 8])) / 2)
+        return x
+    if kind == "fan":
+        brown = np.cumsum(rng.normal(size=n))
+        brown -= np.convolve(brown, np.ones(2001) / 2001, mode="same")
+        return brown / (np.std(brown) + 1e-9) + 0.3 * np.sin(2 * np.pi * 120 * t) + 0.3 * rng.normal(size=n)
+    raise ValueError(kind)
+
+
+def mix_at(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    p_speech = np.mean(clean[active(clean)[: len(clean)]] ** 2)
+    noise = noise / np.sqrt(np.mean(noise**2) + 1e-12) * np.sqrt(p_speech / 10 ** (snr_db / 10))
+    return (clean + noise).astype(np.float32)
+
+
+def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
+    ref, est = ref - ref.mean(), est - est.mean()
+    alpha = np.dot(est, ref) / (np.dot(ref, ref) + 1e-12)
+    target = alpha * ref
+    return float(10 * np.log10(np.sum(target**2) / (np.sum((est - target) ** 2) + 1e-12) + 1e-12))
+
+
+def band_db(x: np.ndarray, lo: float = 4000, hi: float = 8000) -> float:
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / SR)
+    return float(10 * np.log10(spec[(f >= lo) & (f < hi)].sum() + 1e-12))
+
+
+def scores(clean: np.ndarray, est: np.ndarray) -> dict[str, float]:
+    from pesq import pesq
+    from pystoi import stoi
+
+    c16, e16 = soxr.resample(clean, SR, 16000), soxr.resample(est.astype(np.float32), SR, 16000)
+    try:
+        p = pesq(16000, c16, e16, "wb")
+    except Exception:
+        p = float("nan")
+    return {
+        "pesq": p,
+        "sisdr": si_sdr(clean, est),
+        "estoi": stoi(clean, est, SR, extended=True),
+        "band": band_db(est) - band_db(clean),
+    }
+
+
+def ours(x: np.ndarray, tmp: Path) -> tuple[np.ndarray, float | None]:
+    from tasks.prepare import prepare_file
+
+    sf.write(str(tmp / "in.wav"), x, SR, subtype="FLOAT")
+    result = prepare_file(tmp / "in.wav", tmp / "out.flac")
+    y, _ = sf.read(str(tmp / "out.flac"), dtype="float32")
+    return y, result.metrics["snr_db"]
+
+
+def nr_defaults(x: np.ndarray, tmp: Path) -> np.ndarray:
+    import noisereduce
+
+    return noisereduce.reduce_noise(y=x, sr=SR)
+
+
+def nr_first_half_second(x: np.ndarray, tmp: Path) -> np.ndarray:
+    import noisereduce
+
+    return noisereduce.reduce_noise(y=x, sr=SR, y_noise=x[: SR // 2], stationary=True)
+
+
+def dfn3(x: np.ndarray, tmp: Path) -> np.ndarray:
+    from tasks.denoise import deepfilter
+
+    return deepfilter(x, SR)
+
+
+def sox_noisered(x: np.ndarray, tmp: Path) -> np.ndarray:
+    sf.write(str(tmp / "n.wav"), x, SR, subtype="FLOAT")
+    subprocess.run(
+        ["sox", str(tmp / "n.wav"), "-n", "trim", "0", "0.5", "noiseprof", str(tmp / "prof")],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["sox", str(tmp / "n.wav"), str(tmp / "s.wav"), "noisered", str(tmp / "prof"), "0.21"],
+        check=True,
+        capture_output=True,
+    )
+    y, _ = sf.read(str(tmp / "s.wav"), dtype="float32")
+    return y
+
+
+METHODS = {
+    "ours": None,
+    "nr_defaults": nr_defaults,
+    "nr_first_0.5s": nr_first_half_second,
+    "dfn3_alone": dfn3,
+    "sox_noisered": sox_noisered,
+}
+
+
+def long_file_child(minutes: float) -> None:
+    """Our chain on a long synthetic session; prints CPU seconds per audio second and peak memory."""
+    from tasks.prepare import prepare_file
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        speechy = np.concatenate([espeak(VOICES[i % 4], TEXTS[i % 4], tmp) for i in range(4)])
+        src = tmp / "long.wav"
+        total = int(minutes * 60 * SR)
+        with sf.SoundFile(str(src), "w", SR, 1, subtype="PCM_24") as f:
+            written = 0
+            while written < total:
+                n = min(len(speechy) + SR, total - written)
+                chunk = np.concatenate([speechy, np.zeros(SR)])[:n] * 0.3 + rng.normal(0, 0.005, n)
+                f.write(chunk.astype(np.float32))
+                written += n
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter()
+        prepare_file(src, tmp / "out.flac")
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(
+            json.dumps(
+                {
+                    "cpu_s_per_audio_s": cpu / (minutes * 60),
+                    "wall_s": time.perf_counter() - start,
+                    "peak_rss_mb": after.ru_maxrss / 1024,
+                }
+            )
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="two voices, 0/10 dB, a 5-minute long file")
+    ap.add_argument("--long-minutes", type=float, default=None, help="length of the long file (default 60, quick 5)")
+    ap.add_argument("--long-child", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.long_child:
+        long_file_child(args.long_child)
+        return
+    rng = np.random.default_rng(42)
+    snrs = [0, 10] if args.quick else [0, 5, 10, 20]
+    voices = VOICES[:2] if args.quick else VOICES
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        cleans = [espeak(v, TEXTS[i % len(TEXTS)], tmp) for i, v in enumerate(voices)]
+        cleans.append(festival(TEXTS[1], tmp))
+        real = alsa_speech()
+        if real:
+            cleans.append(np.concatenate([np.concatenate([r, np.zeros(SR // 4, np.float32)]) for r in real]))
+        babble_src = [espeak(v, t, tmp) for v, t in zip(VOICES[::-1], TEXTS[::-1], strict=True)]
+        rows = []
+        damage = defaultdict(list)
+        snr_err = []
+        for ci, clean in enumerate(cleans):
+            lead = SR if ci % 2 == 0 else SR // 10  # some recordings start speaking at once
+            clean = np.concatenate([np.zeros(lead), clean, np.zeros(SR // 2), clean, np.zeros(SR // 2)]).astype(
+                np.float32
+            )
+            clean = clean / np.max(np.abs(clean)) * 0.5
+            for name, fn in METHODS.items():
+                y = ours(clean, tmp)[0] if fn is None else fn(clean, tmp)
+                y = np.resize(y, len(clean))
+                s = scores(clean, y)
+                damage[name].append((s["pesq"], s["band"]))
+            for kind in NOISES:
+                for snr in snrs:
+                    noisy = mix_at(clean, make_noise(kind, len(clean), rng, babble_src), snr)
+                    base = scores(clean, noisy)
+                    for name, fn in METHODS.items():
+                        t0 = time.process_time()
+                        if fn is None:
+                            y, est = ours(noisy, tmp)
+                            if est is not None:
+                                snr_err.append(abs(est - snr))
+                        else:
+                            y = fn(noisy, tmp)
+                        cpu = time.process_time() - t0
+                        y = np.resize(np.asarray(y, dtype=np.float32), len(clean))
+                        s = scores(clean, y)
+                        rows.append(
+                            {
+                                "method": name,
+                                "noise": kind,
+                                "snr": snr,
+                                "cpu_per_s": cpu / (len(clean) / SR),
+                                **{f"d_{k}": s[k] - base[k] for k in ("pesq", "sisdr", "estoi")},
+                                "band": s["band"],
+                            }
+                        )
+        print(
+            f"# {len(cleans)} clean references x {len(NOISES)} noises x {len(snrs)} SNRs = {len(cleans) * len(NOISES) * len(snrs)} mixtures per method"
+        )
+        print(
+            f"{'method':<14} {'noise':<10} {'SNR':>4} {'dPESQ':>7} {'dSI-SDR':>8} {'dESTOI':>7} {'4-8k dB':>8} {'worse':>6}"
+        )
+        groups = defaultdict(list)
+        for r in rows:
+            groups[(r["method"], r["noise"], r["snr"])].append(r)
+        for (m, k, snr), rs in sorted(groups.items()):
+            dp = np.nanmean([r["d_pesq"] for r in rs])
+            worse = np.mean([r["d_pesq"] < 0 for r in rs])
+            print(
+                f"{m:<14} {k:<10} {snr:>4} {dp:>7.2f} {np.mean([r['d_sisdr'] for r in rs]):>8.2f} "
+                f"{np.mean([r['d_estoi'] for r in rs]):>7.3f} {np.mean([r['band'] for r in rs]):>8.2f} {worse:>6.0%}"
+            )
+        print("\n# overall (all noises), and 0-10 dB SNR only")
+        print(
+            f"{'method':<14} {'dPESQ':>7} {'dSI-SDR':>8} {'worse':>6} {'dPESQ<=10dB':>12} {'dSI-SDR<=10dB':>14} {'clean PESQ':>11} {'clean 4-8k dB':>14} {'CPU s/s':>8}"
+        )
+        for m in METHODS:
+            rs = [r for r in rows if r["method"] == m]
+            low = [r for r in rs if r["snr"] <= 10]
+            print(
+                f"{m:<14} {np.nanmean([r['d_pesq'] for r in rs]):>7.2f} {np.mean([r['d_sisdr'] for r in rs]):>8.2f} "
+                f"{np.mean([r['d_pesq'] < 0 for r in rs]):>6.0%} {np.nanmean([r['d_pesq'] for r in low]):>12.2f} "
+                f"{np.mean([r['d_sisdr'] for r in low]):>14.2f} {np.nanmean([d[0] for d in damage[m]]):>11.2f} "
+                f"{np.mean([d[1] for d in damage[m]]):>14.2f} {np.mean([r['cpu_per_s'] for r in rs]):>8.3f}"
+            )
+        if snr_err:
+            print(
+                f"\nSNR estimate: {np.mean(np.array(snr_err) <= 3):.0%} within 3 dB, median error {np.median(snr_err):.1f} dB"
+            )
+    minutes = args.long_minutes or (5 if args.quick else 60)
+    proc = subprocess.run([sys.executable, __file__, "--long-child", str(minutes)], capture_output=True, text=True)
+    if proc.returncode == 0:
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(
+            f"long file ({minutes:g} min): {1 / r['cpu_s_per_audio_s']:.1f}x real time per core, "
+            f"wall {r['wall_s']:.0f} s, peak memory {r['peak_rss_mb']:.0f} MB"
+        )
+    else:
+        print(f"long file failed:\n{proc.stderr[-2000:]}")
+
+
+if __name__ == "__main__":
+    main()
