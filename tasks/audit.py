@@ -309,24 +309,11 @@ def _check_revocations(
                 out.append(
                     Finding("revocations_complete", f"{uri} was deleted by a revocation but exists again", (uri,))
                 )
-    for m in models:
-        if m["status"] == "revoked":
-            out.append(
-                Finding(
-                    "revocations_complete",
-                    f"model {m['model_id']} is marked revoked but not removed; re-run the revocation",
-                    (m["model_id"],),
-                )
-            )
-    for c in clips:
-        if c["status"] == "withdrawn":
-            out.append(
-                Finding(
-                    "revocations_complete",
-                    f"clip {c['clip_id']} is withdrawn but not removed; re-run the revocation",
-                    (c["clip_id"],),
-                )
-            )
+    unfinished = [("model", m["model_id"], "revoked") for m in models if m["status"] == "revoked"]
+    unfinished += [("clip", c["clip_id"], "withdrawn") for c in clips if c["status"] == "withdrawn"]
+    for kind, oid, status in unfinished:
+        message = f"{kind} {oid} is marked {status} but not removed; re-run the revocation"
+        out.append(Finding("revocations_complete", message, (oid,)))
     return len(done), out
 
 

@@ -207,21 +207,11 @@ def process_item(
             transcript = _read_transcript(source, row)
             key = original_key(sha, info.ext)
             store_original(archive, key, path, sha)
-    except HeirloomError as e:
+    except (HeirloomError, OSError) as e:
+        reason = str(e) if isinstance(e, HeirloomError) else f"cannot read {src_uri}: {e.strerror or e}"
         return quarantine(
             item,
-            str(e),
-            source=source,
-            archive=archive,
-            collection=collection,
-            src_uri=src_uri,
-            flow_run_id=flow_run_id,
-            events=events,
-        )
-    except OSError as e:
-        return quarantine(
-            item,
-            f"cannot read {src_uri}: {e.strerror or e}",
+            reason,
             source=source,
             archive=archive,
             collection=collection,
