@@ -70,8 +70,8 @@ def active(x: np.ndarray) -> np.ndarray:
     frame = int(0.02 * SR)
     n = len(x) // frame
     p = np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
-    act = p > p.max() * 10 ** (-40 / 10)
-    return np.repeat(act, frame)
+    act = np.repeat(p > p.max() * 10 ** (-40 / 10), frame)
+    return np.pad(act, (0, len(x) - len(act)))
 
 
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,7 +111,7 @@ def make_noise(kind: str, n: int, rng: np.random.Generator, babble_src: list[np.
 
 
 def mix_at(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    p_speech = np.mean(clean[active(clean)[: len(clean)]] ** 2)
+    p_speech = np.mean(clean[active(clean)] ** 2)
     noise = noise / np.sqrt(np.mean(noise**2) + 1e-12) * np.sqrt(p_speech / 10 ** (snr_db / 10))
     return (clean + noise).astype(np.float32)
 
@@ -124,9 +124,10 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
 
 
 def band_db(x: np.ndarray, lo: float = 4000, hi: float = 8000) -> float:
+    """Energy in the band relative to the whole signal's (so a loudness gain does not count as a change)."""
     spec = np.abs(np.fft.rfft(x)) ** 2
     f = np.fft.rfftfreq(len(x), 1 / SR)
-    return float(10 * np.log10(spec[(f >= lo) & (f < hi)].sum() + 1e-12))
+    return float(10 * np.log10((spec[(f >= lo) & (f < hi)].sum() + 1e-12) / (spec.sum() + 1e-12)))
 
 
 def scores(clean: np.ndarray, est: np.ndarray) -> dict[str, float]:

@@ -6,6 +6,7 @@ measures each speech region with pyloudnorm and combines them power-weighted by 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,11 @@ MAX_TRUE_PEAK_DBTP = -1.0
 _MIN_BLOCK_S = 0.4
 
 
-def speech_loudness(regions_audio: list[np.ndarray], sr_hz: int) -> float:
-    """Loudness (LUFS) of the speech regions together; -inf when there is none long enough."""
+def speech_loudness(regions_audio: Iterable[np.ndarray], sr_hz: int) -> float:
+    """Loudness (LUFS) of the speech regions together; -inf when there is none long enough.
+
+    ``regions_audio`` may be a generator, so a long recording is measured one region at a time.
+    """
     meter = pyloudnorm.Meter(sr_hz)
     energy, seconds = 0.0, 0.0
     for x in regions_audio:

@@ -3,8 +3,7 @@
 Three streaming passes over blocks (memory flat in duration; the original is never touched):
 1. decode, mix to mono, remove DC, resample to 32 kHz (soxr), count clipping, dropouts and clicks;
    then find speech (silero-vad), a robust pause noise profile, the SNR, mains hum and the bandwidth;
-2. notch the hum, reduce noise as planned (none, DeepFilterNet3 or noisereduce), high-pass at 40 Hz
-   after the denoiser (DeepFilterNet3 reacts badly to filtering before it), measure the true peak;
+2. notch the hum, reduce noise as planned (none, DeepFilterNet3 or noisereduce), measure the true peak;
 3. apply the loudness gain (speech-only loudness to the target, true peak at most -1 dBTP) and write
    24-bit FLAC; DNSMOS on speech excerpts; segments cut at pauses, each with its own metrics and gate.
 """
@@ -45,6 +44,7 @@ from tasks.vad import speech_regions
 WORK_RATE_HZ = 32000
 PIPELINE_VERSION = "prepare-1"
 _CONTEXT_S = 1.0
+DNSMOS_SEGMENTS = 8  # DNSMOS costs about a tenth of DeepFilterNet3's time per segment; later ones get none
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,16 +276,17 @@ def _analyse(raw: Path, params: PrepareParams) -> _Analysis:
 
 
 def _process(raw: Path, processed: Path, a: _Analysis, block: int) -> float:
-    """Pass 2: hum notch, denoiser, 40 Hz high-pass after it; returns the true peak (dBTP)."""
+    """Pass 2: hum notch, then the denoiser; returns the true peak (dBTP).
+
+    No rumble high-pass: its phase shift alone caps SI-SDR near 17 dB on clean speech, and DC is already
+    gone. (Any filter DeepFilterNet3 reacts badly to would go after it, never before.)
+    """
     notch = NotchComb(a.hum, WORK_RATE_HZ)
     denoise = _Denoiser(a.plan, a.noise_clip)
-    rumble = signal.butter(2, 40, btype="highpass", fs=WORK_RATE_HZ, output="sos")
-    zi = np.zeros((rumble.shape[0], 2))
     peak = float("-inf")
     with open(processed, "wb") as out:
         for start, b in _raw_blocks(raw, block):
             y = denoise(raw, start, notch(b), a.n, last=start + len(b) >= a.n)
-            y, zi = signal.sosfilt(rumble, y, zi=zi)
             peak = max(peak, true_peak_dbtp(y, WORK_RATE_HZ))
             out.write(y.astype("<f4").tobytes())
     return peak
@@ -310,7 +311,7 @@ def _segment_results(
             "speech_ratio": 1.0,
             "snr_db": snr,
             "loudness_lufs": speech_loudness([audio], WORK_RATE_HZ),
-            "dnsmos": dnsmos(soxr.resample(audio, WORK_RATE_HZ, 16000)) if i < 20 else None,
+            "dnsmos": dnsmos(soxr.resample(audio, WORK_RATE_HZ, 16000)) if i < DNSMOS_SEGMENTS else None,
         }
         decision = gate(m, cfg)
         out.append(PreparedSegment(i, first, last, s, e, m, decision.result, decision.reasons))
@@ -329,7 +330,7 @@ def prepare_file(
         a = _analyse(raw, params)
         peak = _process(raw, processed, a, block)
 
-        loudness_pieces = [_span(processed, s, e) for s, e in _segments(a.regions, 30.0)]
+        loudness_pieces = (_span(processed, s, e) for s, e in _segments(a.regions, 30.0))
         gain = plan_gain(speech_loudness(loudness_pieces, WORK_RATE_HZ), peak, target_lufs=params.target_lufs)
         scale = float(10 ** (gain.gain_db / 20))
         with sf.SoundFile(str(out_flac), "w", WORK_RATE_HZ, 1, subtype="PCM_24", format="FLAC") as f:

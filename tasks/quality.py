@@ -91,7 +91,8 @@ def click_positions(x: np.ndarray, sr_hz: int, *, k: float = 10.0) -> np.ndarray
     if len(x) < 64:
         return np.zeros(0, dtype=int)
     resid = x - median_filter(x, size=7, mode="nearest")
-    local = np.sqrt(uniform_filter1d(resid.astype(np.float64) ** 2, size=int(0.04 * sr_hz), mode="nearest")) + 1e-6
+    mean_square = uniform_filter1d(resid.astype(np.float64) ** 2, size=int(0.04 * sr_hz), mode="nearest")
+    local = np.sqrt(np.maximum(mean_square, 0.0)) + 1e-6
     hits = np.flatnonzero(np.abs(resid) > k * local)
     if not len(hits):
         return hits
