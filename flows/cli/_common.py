@@ -6,13 +6,15 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from heirloom.errors import HeirloomError
 
 F = TypeVar("F", bound=Callable[..., Any])
+ArchiveOpt = Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def reports_errors(fn: F) -> F:

@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 from tasks.audit_html import render_audit_html
 
 
 @reports_errors
 def audit(
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
+    archive: ArchiveOpt = None,
     html: Annotated[Path | None, typer.Option(help="Also write a report a curator can read to this file.")] = None,
     fixity_max_age_days: Annotated[float, typer.Option(help="A fixity check older than this is a finding.")] = 90,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check every model, clip and consent record; exit 1 when there are findings."""
     quiet_prefect()

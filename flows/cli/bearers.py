@@ -8,12 +8,11 @@ import typer
 
 from catalog.manifests import Bearer
 from catalog.tables import Catalog
-from flows.cli._common import print_json, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, reports_errors
 from heirloom.settings import archive_uri
 from tasks.people import write_person
 
 app = typer.Typer(help="Register and list tradition-bearers.", no_args_is_help=True)
-ArchiveOpt = Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")]
 
 
 def register_bearers(catalog: Catalog, bearers: list[Bearer]) -> int:
@@ -35,7 +34,7 @@ def add(
     ] = None,
     contact: Annotated[str | None, typer.Option(help="Contact details, kept beside the name.")] = None,
     archive: ArchiveOpt = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Register a tradition-bearer."""
     bearer = Bearer(
@@ -57,7 +56,7 @@ def add(
 
 @app.command("list")
 @reports_errors
-def list_(archive: ArchiveOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_(archive: ArchiveOpt = None, json_out: JsonOpt = False) -> None:
     """List registered bearers."""
     rows = Catalog.open(archive_uri(archive)).read("bearers").to_pylist()
     if json_out:

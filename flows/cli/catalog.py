@@ -8,7 +8,7 @@ import typer
 
 from catalog.query import run_query
 from catalog.tables import Catalog
-from flows.cli._common import print_json, reports_errors
+from flows.cli._common import ArchiveOpt, print_json, reports_errors
 from heirloom.settings import archive_uri
 
 app = typer.Typer(help="Query the catalog.", no_args_is_help=True)
@@ -23,7 +23,7 @@ def query(
             help="SQL over bearers, recordings, derivatives, segments, consents, models, exhibits, clips, events."
         ),
     ],
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
+    archive: ArchiveOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the rows as one JSON document.")] = False,
 ) -> None:
     """Run a SQL query (DuckDB) over the catalog and print a table, or JSON rows."""

@@ -10,7 +10,7 @@ import typer
 
 from catalog.manifests import utc_now
 from catalog.tables import Catalog
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 from heirloom.errors import ConsentError
 from heirloom.settings import archive_uri
 from heirloom.vocabulary import SCOPES
@@ -20,8 +20,6 @@ from policies.protocols import ACTIONS
 from tasks.consent_records import bearer_facts, consent_records, grant
 
 app = typer.Typer(help="Grant, show, trace and revoke consent.", no_args_is_help=True)
-ArchiveOpt = Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def _when(value: str | None, what: str, bearer_id: str) -> datetime | None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 from flows.cli.ingest import print_ingest_summary
 
 
 @reports_errors
 def demo(
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Synthesize stand-in tradition-bearers with field damage and broken files, then ingest and check them."""
     quiet_prefect()

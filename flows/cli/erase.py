@@ -6,15 +6,15 @@ from typing import Annotated
 
 import typer
 
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 
 
 @reports_errors
 def erase(
     bearer_id: Annotated[str, typer.Argument(help="The bearer to erase.")],
     reason: Annotated[str, typer.Option(help="Why (the request's reference, not the person's name).")],
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Withdraw every scope but preservation, delete derived data, people/ and consent evidence."""
     quiet_prefect()

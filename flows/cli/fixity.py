@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 
 
 @reports_errors
 def fixity(
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Re-hash all originals; exit 1 if any is missing, unreadable or changed."""
     quiet_prefect()

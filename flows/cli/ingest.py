@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 
 
 def print_ingest_summary(summary: dict[str, Any]) -> None:
@@ -22,8 +22,8 @@ def print_ingest_summary(summary: dict[str, Any]) -> None:
 def ingest(
     source: Annotated[str, typer.Argument(help="Folder or s3://bucket/prefix holding recordings and manifest.csv.")],
     collection: Annotated[str, typer.Option(help="Collection name (letters, digits, '.', '_', '-').")],
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Ingest a collection: fixity, validation, dedupe, preservation copy, quarantine of bad files.
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from catalog.tables import Catalog
-from flows.cli._common import print_json, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, reports_errors
 from heirloom.settings import archive_uri
 
 
 @reports_errors
 def init(
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Create the catalog's Delta tables in the archive."""
     uri = archive_uri(archive)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli._common import print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 
 
 @reports_errors
@@ -15,8 +15,8 @@ def prepare(
     recording: Annotated[str | None, typer.Option(help="Only this recording id.")] = None,
     denoiser: Annotated[str, typer.Option(help="auto, deepfilternet3, noisereduce or none.")] = "auto",
     content: Annotated[str, typer.Option(help="auto, speech or song (song gets gentler denoising).")] = "auto",
-    archive: Annotated[str | None, typer.Option(help="Archive root (default: $HEIRLOOM_ARCHIVE or ./archive).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Prepare every original that has no working copy for these settings yet (safe to re-run)."""
     if denoiser not in ("auto", "deepfilternet3", "noisereduce", "none"):
