@@ -29,7 +29,7 @@ from heirloom.errors import StorageError
 from policies.consent import chain_breaks
 from policies.decide import BearerFacts, Context, Subject, decide
 from policies.protocols import load_protocols
-from tasks.consent_records import consent_records
+from tasks.consent_records import all_bearer_facts, consent_records
 from tasks.fixity import sha256_of
 from tasks.people import find_evidence
 
@@ -79,13 +79,6 @@ class AuditReport:
             ],
             "findings": [{"check": f.check, "message": f.message, "rows": list(f.rows)} for f in self.findings],
         }
-
-
-def _bearers(catalog: Catalog) -> dict[str, BearerFacts]:
-    return {
-        r["bearer_id"]: BearerFacts(r["bearer_id"], r["status"], tuple(r["community_ids"] or ()))
-        for r in catalog.read("bearers").to_pylist()
-    }
 
 
 def _check_chain(catalog: Catalog, consents: list[dict]) -> tuple[int, list[Finding]]:
@@ -243,9 +236,7 @@ def _check_manifests(
     return out
 
 
-def _check_evidence(
-    catalog: Catalog, archive: Storage, consents: list[ConsentRecord], erased: set[str]
-) -> tuple[int, list[Finding]]:
+def _check_evidence(archive: Storage, consents: list[ConsentRecord], erased: set[str]) -> tuple[int, list[Finding]]:
     grants = [r for r in consents if r.bearer_status == "deceased" and r.bearer_id not in erased]
     out = []
     for r in grants:
@@ -352,7 +343,7 @@ def run_audit(
     catalog: Catalog, archive: Storage, *, at: datetime | None = None, fixity_max_age_days: float = 90
 ) -> AuditReport:
     now = at or utc_now()
-    bearers = _bearers(catalog)
+    bearers = all_bearer_facts(catalog)
     consent_rows = catalog.read("consents").to_pylist()
     consents = [ConsentRecord.from_dict(r) for r in consent_rows]
     models = catalog.read("models").to_pylist()
@@ -363,7 +354,7 @@ def run_audit(
 
     n_chain, chain = _check_chain(catalog, consent_rows)
     n_models, then, still = _check_models(catalog, [m for m in models if m["status"] != "revoked"], bearers, now)
-    n_evidence, evidence = _check_evidence(catalog, archive, consents, erased)
+    n_evidence, evidence = _check_evidence(archive, consents, erased)
     n_revocations, revocations = _check_revocations(archive, events, models, clips)
     findings = (
         chain

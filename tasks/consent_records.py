@@ -19,12 +19,19 @@ from policies.decide import BearerFacts
 from tasks.people import store_evidence
 
 
+def all_bearer_facts(catalog: Catalog) -> dict[str, BearerFacts]:
+    """Every registered bearer as the policy sees them, by id."""
+    return {
+        r["bearer_id"]: BearerFacts(r["bearer_id"], r["status"], tuple(r["community_ids"] or ()))
+        for r in catalog.read("bearers").to_pylist()
+    }
+
+
 def bearer_facts(catalog: Catalog, bearer_id: str) -> BearerFacts:
-    rows = [r for r in catalog.read("bearers").to_pylist() if r["bearer_id"] == bearer_id]
-    if not rows:
+    facts = all_bearer_facts(catalog).get(bearer_id)
+    if facts is None:
         raise ConsentError(bearer_id, f"is not registered; run `heirloom bearers add {bearer_id}` first")
-    r = rows[0]
-    return BearerFacts(r["bearer_id"], r["status"], tuple(r["community_ids"] or ()))
+    return facts
 
 
 def consent_records(

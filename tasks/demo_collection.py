@@ -103,7 +103,7 @@ def field_damage(audio: np.ndarray, rate: int, rng: np.random.Generator, *, clip
     return np.concatenate([pre_roll, x]).astype(np.float32)
 
 
-def encode(audio: np.ndarray, rate: int, ext: str, args: list[str], out: Path) -> None:
+def encode(audio: np.ndarray, rate: int, args: list[str], out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "in.wav"
         sf.write(str(wav), audio, rate, subtype="FLOAT")
@@ -134,7 +134,7 @@ def build_demo_collection(target: Storage, prefix: str, *, seed: int = 7) -> lis
                 damaged = field_damage(speech, rate, rng, clip=(i + j) % 4 == 3)
                 ext, args = FORMATS[(2 * i + j) % len(FORMATS)]
                 name = f"{voice.bearer_id}/take{j + 1}.{ext}"
-                encode(damaged, rate, ext, args, work / f"out.{ext}")
+                encode(damaged, rate, args, work / f"out.{ext}")
                 with open(work / f"out.{ext}", "rb") as f:
                     target.put(f"{prefix}/{name}", f)
                 rows.append(
