@@ -47,7 +47,8 @@ def detect_hum(noise: np.ndarray, sr_hz: int, *, prominence_db: float = 10.0) ->
             ring = psd[((freqs >= f - 12) & (freqs <= f - 4)) | ((freqs >= f + 4) & (freqs <= f + 12))]
             if len(ring) and peak > 0 and 10 * np.log10(peak / max(np.median(ring), 1e-20)) >= prominence_db:
                 found.append(k)
-        if found and len(found) > len(best.harmonics):
+        # a lone overtone is more often a voice's partial than hum: ask for the fundamental or two harmonics
+        if (1 in found or len(found) >= 2) and len(found) > len(best.harmonics):
             level = 10 * np.log10(sum(psd[np.argmin(np.abs(freqs - f0 * k))] for k in found) + 1e-20)
             best = Hum(f0, tuple(found), float(level))
     return best

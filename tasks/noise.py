@@ -2,6 +2,10 @@
 
 Pause frames that are digital silence (a recorder's pre-roll, an edit) or loud transients (thumps,
 clicks, a door) are left out: the first would make the noise look absent, the second make it look loud.
+So are pauses shorter than ``MIN_PAUSE_S``: between sung notes or words they hold decays, not noise.
+
+silero-vad is trained on speech and misses most singing, so ``sound_activity`` marks sustained sound well
+above the recording's own floor; what it finds outside silero's regions is voice all the same.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import numpy as np
 FRAME_S = 0.02
 DIGITAL_SILENCE_RMS = 10 ** (-90 / 20)
 TRANSIENT_DB = 10.0
+MIN_PAUSE_S = 0.2
+ACTIVE_MARGIN_DB = 6.0
+MIN_ACTIVE_S = 0.3
+_SMOOTH_FRAMES = 5
 
 
 def frame_power(x: np.ndarray, sr_hz: int) -> np.ndarray:
@@ -24,9 +32,33 @@ def frame_power(x: np.ndarray, sr_hz: int) -> np.ndarray:
     return np.mean(np.square(x[: frames * n].reshape(frames, n), dtype=np.float64), axis=1)
 
 
+def runs_at_least(mask: np.ndarray, frames: int) -> np.ndarray:
+    """``mask`` with its runs of True shorter than ``frames`` cleared."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros(len(mask), dtype=bool)
+    for s, e in zip(starts, ends, strict=True):
+        if e - s >= frames:
+            out[s:e] = True
+    return out
+
+
+def sound_activity(power: np.ndarray, *, margin_db: float = ACTIVE_MARGIN_DB) -> np.ndarray:
+    """Frames of sustained sound (at least ``MIN_ACTIVE_S``) whose 100 ms mean power is ``margin_db`` above
+    the floor (the 10th percentile of frames that are not digital silence)."""
+    live = power > DIGITAL_SILENCE_RMS**2
+    if not live.any():
+        return np.zeros(len(power), dtype=bool)
+    floor = float(np.percentile(power[live], 10))
+    smooth = np.convolve(power, np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="same")
+    return runs_at_least(live & (smooth > floor * 10 ** (margin_db / 10)), int(MIN_ACTIVE_S / FRAME_S))
+
+
 def robust_pause_frames(power: np.ndarray, speech: np.ndarray) -> np.ndarray:
-    """Indices of pause frames fit for a noise profile: not speech, not digital silence, not transients."""
-    idx = np.flatnonzero(~speech & (power > DIGITAL_SILENCE_RMS**2))
+    """Indices of pause frames fit for a noise profile: in pauses of at least ``MIN_PAUSE_S``, not speech,
+    not digital silence, not transients."""
+    pause = runs_at_least(~speech & (power > DIGITAL_SILENCE_RMS**2), int(MIN_PAUSE_S / FRAME_S))
+    idx = np.flatnonzero(pause)
     if len(idx) == 0:
         return idx
     median = np.median(power[idx])
@@ -39,7 +71,12 @@ class NoiseEstimate:
     speech_power: float
     pause_frames: int
     silence_frames: int
-    transient_frames: int
+    left_out_frames: int
+
+    @property
+    def measurable(self) -> bool:
+        """False when the recording has no pause at all (continuous babble, wall-to-wall sound)."""
+        return self.pause_frames > 0 or self.silence_frames > 0
 
     @property
     def snr_db(self) -> float:

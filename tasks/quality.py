@@ -131,8 +131,8 @@ class GateConfig:
     """The quality gate, in one place. ``fail`` keeps an item out of training; ``review`` asks a person.
 
     Defaults: fail on clipping above 0.1 % of samples, any dropout, SNR under 10 dB, no speech found,
-    or less than 5 % speech; review on bandwidth under 4 kHz, DNSMOS OVRL under 2.5, or more than 30
-    clicks a minute.
+    or less than 5 % speech; review on an SNR that no pause lets us measure, bandwidth under 4 kHz,
+    DNSMOS OVRL under 2.5, or more than 30 clicks a minute.
     """
 
     max_clipping_ratio: float = 0.001
@@ -164,6 +164,8 @@ def gate(m: dict[str, Any], cfg: GateConfig = GateConfig()) -> GateDecision:
     snr = m.get("snr_db")
     if snr is not None and math.isfinite(snr) and snr < cfg.min_snr_db and m.get("speech_s", 0) > 0:
         fail.append(f"SNR {snr:.2f} dB (< {cfg.min_snr_db:g} dB)")
+    elif snr is None and m.get("speech_s", 0) > 0:
+        review.append("SNR not measurable: no pause between the voice (continuous noise such as babble?)")
     if m.get("bandwidth_hz") is not None and 0 < m["bandwidth_hz"] < cfg.review_bandwidth_hz:
         review.append(f"bandwidth {m['bandwidth_hz']:.0f} Hz (< {cfg.review_bandwidth_hz:.0f} Hz)")
     ovrl = (m.get("dnsmos") or {}).get("ovrl")

@@ -11,10 +11,11 @@ import soundfile as sf
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tasks.content import HELD_SHARE_SONG, HeldNotes, held_note_share, pitch_frames
 from tasks.denoise import choose_denoiser, deepfilter, reduce_noise
 from tasks.hum import NotchComb, detect_hum
 from tasks.loudness import plan_gain, speech_loudness, true_peak_dbtp
-from tasks.noise import estimate_noise, frame_power
+from tasks.noise import NoiseEstimate, estimate_noise, frame_power
 from tasks.prepare import PrepareParams, TimeMap, prepare_file
 from tasks.quality import ClipTracker, DropoutTracker, GateConfig, click_positions, gate
 from tasks.vad import speech_regions
@@ -48,6 +49,48 @@ def test_hum_is_found_and_removed() -> None:
     for k in (1, 2, 3):
         assert band(y[SR:], 50 * k) < band(x[SR:], 50 * k) * 10 ** (-20 / 10)
     assert not detect_hum(rng.normal(0, 0.01, SR * 4).astype(np.float32), SR).found
+
+
+def test_a_lone_overtone_is_not_taken_for_hum() -> None:
+    rng = np.random.default_rng(11)
+    t = np.arange(SR * 4) / SR
+    x = (0.02 * np.sin(2 * np.pi * 100 * t) + rng.normal(0, 0.002, len(t))).astype(np.float32)
+    assert not detect_hum(x, SR).found
+
+
+def sung(notes_hz: list[float], note_s: float = 0.6, rate: int = SR) -> np.ndarray:
+    """Held notes with a 5.5 Hz vibrato of +-30 cents and a few harmonics, a short gap between them."""
+    out = []
+    for f in notes_hz:
+        t = np.arange(int(note_s * rate)) / rate
+        inst = f * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t))
+        phase = 2 * np.pi * np.cumsum(inst) / rate
+        tone = sum(np.sin(k * phase) / k for k in range(1, 6)) * np.hanning(len(t)) ** 0.2
+        out += [0.2 * tone, np.zeros(rate // 20)]
+    return np.concatenate(out).astype(np.float32)
+
+
+def test_held_notes_tell_song_from_speech(tmp_path: Path) -> None:
+    song = sung([196, 262, 262, 294, 330, 294, 262, 220, 196, 262, 262])
+    assert held_note_share(*pitch_frames(song, SR)) >= HELD_SHARE_SONG
+    x, sr = speech(tmp_path)
+    assert held_note_share(*pitch_frames(x, sr)) < HELD_SHARE_SONG
+    notes = HeldNotes(SR)
+    for i in range(0, len(song), SR):
+        notes.add(song[i : i + SR])
+    assert notes.share() >= HELD_SHARE_SONG
+    assert held_note_share(*pitch_frames(np.zeros(SR, np.float32), SR)) == 0.0
+
+
+def test_noisy_song_gets_gentle_gating_not_deepfilternet(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    song = sung([196, 262, 294, 330, 294, 262, 220, 196] * 2)
+    mix = np.concatenate([np.zeros(SR), song, np.zeros(SR)])
+    mix = (mix + rng.normal(0, 0.01, len(mix))).astype(np.float32)
+    sf.write(str(tmp_path / "song.wav"), mix, SR)
+    m = prepare_file(tmp_path / "song.wav", tmp_path / "w.flac").metrics
+    assert m["content"] == "song" and m["denoise"]["method"] == "noisereduce"
+    assert m["speech_s"] > 0.8 * len(song) / SR  # sung notes count as voice though silero-vad misses them
 
 
 def test_clipping_is_flagged_even_after_attenuation() -> None:
@@ -95,7 +138,7 @@ def test_noise_profile_ignores_digital_silence_and_transients() -> None:
     flags = speech_part[:: int(0.02 * SR)][: len(power)]
     est = estimate_noise(power, flags)
     assert est.noise_power == pytest.approx(0.01**2, rel=0.1)
-    assert est.silence_frames >= 49 and est.transient_frames >= 1
+    assert est.silence_frames >= 49 and est.left_out_frames >= 1
     true_snr = 10 * np.log10((0.1**2 / 2) / 0.01**2)
     assert abs(est.snr_db - true_snr) < 1.0
 
@@ -198,4 +241,8 @@ def test_gate_reasons() -> None:
     assert gate({**ok, "dropouts_s": [1.2]}, cfg).reasons[0].startswith("1 dropout")
     assert gate({**ok, "snr_db": 5}, cfg).result == "fail"
     assert gate({**ok, "bandwidth_hz": 3400}, cfg).result == "review"
+    no_pause = NoiseEstimate(0.0, 0.1, pause_frames=0, silence_frames=0, left_out_frames=0)
+    assert not no_pause.measurable
+    unmeasured = gate({**ok, "snr_db": None}, cfg)
+    assert unmeasured.result == "review" and unmeasured.reasons[0].startswith("SNR not measurable")
     assert gate({**ok, "dnsmos": {"ovrl": 2.0}}, cfg).result == "review"
