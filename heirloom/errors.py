@@ -96,3 +96,7 @@ class ProtocolError(HeirloomError):
         self.where = where
         self.reason = reason
         super().__init__(f"{where}: {reason}; fix the file (see policies/protocols/local_contexts.yaml)")
+
+
+class WatermarkError(HeirloomError):
+    """A watermark cannot be embedded or looked for: a missing key, a bad payload, audio unfit for it."""

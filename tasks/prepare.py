@@ -25,10 +25,10 @@ import soxr
 from scipy import signal
 
 from tasks.audio_io import audio_rate_channels, read_blocks
+from tasks.content import HELD_SHARE_SONG, HeldNotes
 from tasks.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
 from tasks.hum import Hum, NotchComb, detect_hum
 from tasks.loudness import TARGET_LUFS, plan_gain, speech_loudness, true_peak_dbtp
-from tasks.content import HELD_SHARE_SONG, HeldNotes
 from tasks.noise import (
     FRAME_S,
     NoiseEstimate,
