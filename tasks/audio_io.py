@@ -50,3 +50,14 @@ def _ffmpeg_blocks(path: Path, block_frames: int) -> Iterator[np.ndarray]:
         err = proc.stderr.read().decode(errors="replace").strip()
         if proc.wait() != 0:
             raise AudioReadError(str(path), f"ffmpeg could not decode it: {err}")
+
+
+def read_all(path: Path) -> tuple[np.ndarray, int]:
+    """The whole file as ``(frames, channels)`` float32 and its rate (for clips, not for long originals)."""
+    if not path.is_file():
+        raise AudioReadError(str(path), "no such file")
+    rate, _ = audio_rate_channels(path)
+    blocks = list(read_blocks(path, 1 << 20))
+    if not blocks:
+        raise AudioReadError(str(path), "no audio frames in it")
+    return np.concatenate(blocks), rate

@@ -1,0 +1,128 @@
+"""Where the mark lives: a grid of time-frequency cells over 375-3375 Hz (inside a telephone's band, below
+every codec's cut-off), 16 bands by 96 ms slots, in 3.07 s message frames that repeat end to end.
+
+Each cell's feature is its mean log power against its neighbouring bands', so loudness and much of the
+host's envelope cancel, and what remains is mostly what the mark changed. The key decides which cells carry
+sync and which carry each coded bit, with random signs, so that every bit is spread over the whole frame and
+the whole band.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tasks.watermark.coding import CODED_BITS
+from tasks.watermark.keys import WatermarkKey
+
+RATE_HZ = 16000
+N_FFT = 512
+HOP = 256
+BIN_LO = 12
+BANDS = 16
+BAND_BINS = 6
+EDGE_BINS = 1  # left out of the feature: a neighbouring band's gain leaks this far
+BIN_HI = BIN_LO + BANDS * BAND_BINS
+SLOT_FRAMES = 6
+FRAME_SLOTS = 32
+SYNC_CELLS = 128
+SYNC_GROUP = 4
+FRAME_S = FRAME_SLOTS * SLOT_FRAMES * HOP / RATE_HZ
+MIN_SECONDS = FRAME_S + N_FFT / RATE_HZ
+FEATURE_CLAMP_DB = 6.0
+LIVE_RANGE_DB = 25.0
+LIVE_FLOOR_DB = -75.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Key-derived patterns, as ``(FRAME_SLOTS, BANDS)`` tensors."""
+
+    sync: torch.Tensor  # +-1 on sync cells, 0 elsewhere
+    bit: torch.Tensor  # coded-bit index of each data cell, -1 on sync cells
+    sign: torch.Tensor  # +-1 spreading sign of each data cell
+    group: torch.Tensor  # embedding group: the coded bit, or CODED_BITS + k for the k-th run of sync cells
+    scramble: torch.Tensor  # (CODED_BITS,) 0/1 added to the coded bits
+    crc_init: int
+
+    @classmethod
+    def from_key(cls, key: WatermarkKey) -> Layout:
+        cells = FRAME_SLOTS * BANDS
+        order = key.rng("cells").permutation(cells)
+        signs = key.rng("signs").choice([-1.0, 1.0], size=cells)
+        sync = np.zeros(cells)
+        sync[order[:SYNC_CELLS]] = signs[order[:SYNC_CELLS]]
+        bit = np.full(cells, -1)
+        bit[order[SYNC_CELLS:]] = np.arange(cells - SYNC_CELLS) % CODED_BITS
+        sign = np.where(bit >= 0, signs, 0.0)
+        group = bit.copy()
+        group[order[:SYNC_CELLS]] = CODED_BITS + np.arange(SYNC_CELLS) // SYNC_GROUP
+        shape = (FRAME_SLOTS, BANDS)
+        return cls(
+            torch.tensor(sync.reshape(shape), dtype=torch.float32),
+            torch.tensor(bit.reshape(shape)),
+            torch.tensor(sign.reshape(shape), dtype=torch.float32),
+            torch.tensor(group.reshape(shape)),
+            torch.tensor(key.rng("scramble").integers(0, 2, CODED_BITS), dtype=torch.float32),
+            key.crc_init(),
+        )
+
+    def to(self, device: torch.device) -> Layout:
+        return Layout(
+            self.sync.to(device),
+            self.bit.to(device),
+            self.sign.to(device),
+            self.group.to(device),
+            self.scramble.to(device),
+            self.crc_init,
+        )
+
+
+def window(device: torch.device) -> torch.Tensor:
+    return torch.hann_window(N_FFT, device=device)
+
+
+def stft(x: torch.Tensor) -> torch.Tensor:
+    """``(bins, frames)`` complex STFT of a 16 kHz signal."""
+    return torch.stft(x, N_FFT, HOP, window=window(x.device), center=True, return_complex=True)
+
+
+def log_power(spec: torch.Tensor) -> torch.Tensor:
+    return 10 * torch.log10(spec.real.square() + spec.imag.square() + 1e-10)
+
+
+def cells(logp: torch.Tensor) -> torch.Tensor:
+    """Mean log power per cell: ``(..., frames, BANDS*BAND_BINS)`` to ``(..., slots, BANDS)``."""
+    slots = logp.shape[-2] // SLOT_FRAMES
+    x = logp[..., : slots * SLOT_FRAMES, :]
+    x = x.reshape(*x.shape[:-2], slots, SLOT_FRAMES, BANDS, BAND_BINS)[..., EDGE_BINS : BAND_BINS - EDGE_BINS]
+    return x.mean(dim=(-3, -1))
+
+
+def centre(c: torch.Tensor) -> torch.Tensor:
+    """Each cell against its two neighbouring bands, limited to +-``FEATURE_CLAMP_DB``; 0 on dead cells.
+
+    Speech's envelope moves by tens of dB from slot to slot, much less from band to band (on espeak-ng
+    speech the spread is 3.6 dB against its band neighbours, 5.3 dB against its slot neighbours). The limit
+    keeps onsets from outvoting the rest of a bit's cells. Dead cells (40 dB under their slot's loudest, or
+    near digital silence) are what codecs discard first: they neither carry nor vote.
+    """
+    t = F.pad(c, (1, 1), mode="replicate")
+    feature = (c - (t[..., :-2] + t[..., 2:]) / 2).clamp(-FEATURE_CLAMP_DB, FEATURE_CLAMP_DB)
+    return feature * live(c)
+
+
+def live(c: torch.Tensor) -> torch.Tensor:
+    loudest = c.max(dim=-1, keepdim=True).values
+    return ((c > loudest - LIVE_RANGE_DB) & (c > LIVE_FLOOR_DB)).float()
+
+
+def whiten(c: torch.Tensor) -> torch.Tensor:
+    """:func:`centre`, scaled to unit spread over the live cells."""
+    w = centre(c)
+    alive = live(c)
+    spread = (w.square().flatten(-2).sum(-1) / alive.flatten(-2).sum(-1).clamp(min=1)).sqrt() + 1e-6
+    return w / spread[..., None, None]
