@@ -49,6 +49,6 @@ case "$cmd" in
   setup) setup ;;
   demo) setup; exec "$VENV/bin/heirloom" demo "$@" ;;
   test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
-  bench) setup; for b in bench/*.py; do "$VENV/bin/python" "$b" "$@"; done ;;
+  bench) setup; for b in bench/[!_]*.py; do "$VENV/bin/python" "$b" "$@"; done ;;
   *) echo "usage: bash dev.sh setup|demo|test|bench [args]" >&2; exit 2 ;;
 esac

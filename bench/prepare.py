@@ -32,7 +32,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synth import SR, TEXTS, VOICES, alsa_speech, espeak, festival, mix_at, pink  # noqa: E402
+from bench._synth import SR, TEXTS, VOICES, alsa_speech, espeak, festival, mix_at, pink  # noqa: E402
 
 NOISES = ["tape_hiss", "hum", "pink", "babble", "clicks", "fan"]
 

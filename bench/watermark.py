@@ -29,7 +29,7 @@ from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synth import SR, TEXTS, VOICES, espeak, festival, pink  # noqa: E402
+from bench._synth import SR, TEXTS, VOICES, espeak, festival, pink  # noqa: E402
 
 Attack = Callable[[np.ndarray, np.random.Generator, Path], np.ndarray]
 

@@ -7,7 +7,20 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli import audit, bearers, catalog, consent, demo, erase, fixity, ingest, init, prepare, watermark
+from flows.cli import (
+    audit,
+    bearers,
+    catalog,
+    consent,
+    demo,
+    erase,
+    fixity,
+    ingest,
+    init,
+    lexicon,
+    prepare,
+    watermark,
+)
 
 app = typer.Typer(
     name="heirloom",
@@ -18,7 +31,13 @@ app = typer.Typer(
 )
 
 _commands = [init.init, ingest.ingest, prepare.prepare, fixity.fixity, erase.erase, audit.audit, demo.demo]
-_groups = [("catalog", catalog.app), ("bearers", bearers.app), ("consent", consent.app), ("watermark", watermark.app)]
+_groups = [
+    ("catalog", catalog.app),
+    ("bearers", bearers.app),
+    ("consent", consent.app),
+    ("watermark", watermark.app),
+    ("lexicon", lexicon.app),
+]
 
 for _command in _commands:
     app.command()(_command)

@@ -33,7 +33,7 @@ def reports_errors(fn: F) -> F:
 
 def print_json(doc: Any) -> None:
     """Print one JSON document on stdout and nothing else."""
-    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
