@@ -202,7 +202,7 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray) -> float:
 def main() -> None:
     import torch
 
-    from tasks.watermark import WatermarkKey, detect, embed
+    from tasks.watermark import MIN_SECONDS, WatermarkKey, detect, embed
     from tasks.watermark.detection import candidates, decide
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -238,10 +238,13 @@ def main() -> None:
                 quality.append((10 * np.log10(np.sum(clip**2) / np.sum((marked - clip) ** 2)), pesq_wb(clip, marked)))
                 clips.append((clip, marked, payload))
             for name, attack in attacks.items():
-                got, bits, wrong, fp = 0, [], 0, 0
+                got, bits, wrong, fp, short = 0, [], 0, 0, False
                 for clip, marked, payload in clips:
                     arng = np.random.default_rng(rng.integers(1 << 31))
                     heard = attack(marked, arng, tmp)
+                    if len(heard) / SR < MIN_SECONDS:
+                        short = True
+                        continue
                     t0 = time.process_time()
                     cands = candidates(heard, SR, key)
                     if name == "none":
@@ -259,10 +262,12 @@ def main() -> None:
                         bits.append(1 - diff.mean())
                     fp += detect(attack(clip, np.random.default_rng(rng.integers(1 << 31)), tmp), SR, key).found
                 acc = f"{np.mean(bits):.3f}" if bits else "-"
-                print(f"{name:<28} {dur:>4} {got / len(clips):>9.0%} {acc:>8} {wrong:>6} {fp:>4}", flush=True)
+                note = f"  (shorter than the {MIN_SECONDS:.1f} s minimum)" if short else ""
+                print(f"{name:<28} {dur:>4} {got / len(clips):>9.0%} {acc:>8} {wrong:>6} {fp:>4}{note}", flush=True)
         snr, pq = np.array(quality).T
         print(
-            f"\nmarked audio: SNR {np.mean(snr):.1f} dB (min {np.min(snr):.1f}), PESQ-WB {np.mean(pq):.2f} (min {np.min(pq):.2f})"
+            f"\nmarked audio: SNR {np.mean(snr):.1f} dB (min {np.min(snr):.1f}),"
+            f" PESQ-WB {np.mean(pq):.2f} (min {np.min(pq):.2f})"
         )
         print(f"CPU, 1 thread: embed {np.median(embed_speed):.0f}x real time, detect {np.median(detect_speed):.0f}x")
         kinds = ["speech", "music", "noise", "silence"]
