@@ -1,0 +1,130 @@
+"""Alignment benchmark: word and phone boundaries against espeak-ng's own timing.
+
+Ground truth comes from espeak-ng's C library in synchronous mode with phoneme events on (IPA names): every
+phoneme's first sample and every word's start are known exactly. Two English dialects (en-us,
+en-gb-scotland) and German are synthesised; lexicons come from the same dialects' G2P
+(tasks/lexicon + tasks/g2p); one monophone GMM-HMM (tasks/gmm_aligner) is trained on all of it, flat start,
+then every utterance is aligned. It prints word and phone boundary error (mean, median, share within 20 and
+50 ms), the share of reference phones matched by the aligned phone sequence, and training and alignment
+speed (x real time per core).
+
+    python bench/align.py              # 16 sentences per voice
+    python bench/align.py --quick      # 6 sentences per voice
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SENTENCES = {
+    "en": [
+        "The water is wide, I cannot get over, and neither have I wings to fly.",
+        "Give me a boat that can carry two, and both shall row, my love and I.",
+        "Down by the salley gardens my love and I did meet.",
+        "She passed the salley gardens with little snow white feet.",
+        "Once upon a time, when the river ran high, an old fisherman lived by the ford.",
+        "My grandmother told this story at the fireside every winter night.",
+        "She bid me take love easy, as the leaves grow on the tree.",
+        "But I, being young and foolish, with her would not agree.",
+        "In a field by the river my love and I did stand.",
+        "And on my leaning shoulder she laid her snow white hand.",
+        "The fiddler played until the candles burned down to nothing.",
+        "We walked home across the bog under a sky full of stars.",
+        "Every spring the swallows came back to the old stone barn.",
+        "He sang the song his father taught him, word for word.",
+        "The cattle were driven up the mountain when the grass was green.",
+        "Nobody remembers who first told the tale of the drowned bell.",
+    ],
+    "de": [
+        "Am Brunnen vor dem Tore, da steht ein Lindenbaum.",
+        "Ich träumt in seinem Schatten so manchen süßen Traum.",
+        "Die Gedanken sind frei, wer kann sie erraten.",
+        "Sie fliehen vorbei wie nächtliche Schatten.",
+        "Kein Mensch kann sie wissen, kein Jäger erschießen.",
+        "Es war einmal ein alter Fischer, der wohnte an der Furt.",
+        "Meine Großmutter erzählte diese Geschichte jeden Winter.",
+        "Der Wind wehte kalt über das Moor und die Felder.",
+        "Im Frühling kamen die Schwalben zurück in die alte Scheune.",
+        "Er sang das Lied, das ihn sein Vater gelehrt hatte.",
+        "Die Kühe wurden auf die Alm getrieben, als das Gras grün war.",
+        "Niemand weiß mehr, wer die Sage von der Glocke zuerst erzählte.",
+        "Der Geiger spielte, bis die Kerzen heruntergebrannt waren.",
+        "Wir gingen unter einem Himmel voller Sterne nach Hause.",
+        "Das Wasser ist breit, ich komme nicht hinüber.",
+        "Gib mir ein Boot, das zwei tragen kann.",
+    ],
+}
+VOICES = {"en-us": "en", "en-gb-scotland": "en", "de": "de"}
+
+
+def stats(errors: list[float]) -> str:
+    signed = np.array(errors) * 1000
+    e = np.abs(signed)
+    return (
+        f"mean {e.mean():5.1f} ms  median {np.median(e):5.1f} ms  within 20 ms {np.mean(e <= 20):5.1%}"
+        f"  within 50 ms {np.mean(e <= 50):5.1%}  bias {np.median(signed):+5.1f} ms  (n={len(e)})"
+    )
+
+
+def main() -> None:
+    from tasks.espeak_timing import Espeak
+    from tasks.g2p import g2p, split_phones, words_of
+    from tasks.gmm_aligner import SILENCE, MonophoneAligner
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    per_voice = 6 if args.quick else 16
+    speaker = Espeak()
+    data, refs = [], {}
+    for voice, lang in VOICES.items():
+        for i, text in enumerate(SENTENCES[lang][:per_voice]):
+            audio, phones, word_starts = speaker.speak(text, voice)
+            utt = f"{voice}-{i:02d}"
+            data.append((utt, audio, words_of(text), voice))
+            refs[utt] = (phones, word_starts)
+    lexicons = {v: g2p(sorted({w for _, _, ws, d in data if d == v for w in ws}), v) for v in VOICES}
+    audio_s = sum(len(a) for _, a, _, _ in data) / 16000
+    aligner = MonophoneAligner(lexicons)
+    t0 = time.process_time()
+    history = aligner.train(data)
+    train_cpu = time.process_time() - t0
+    print(f"# {len(data)} utterances, {audio_s:.0f} s of speech in {len(VOICES)} dialects; one monophone model")
+    print(f"training: log-likelihood/frame {history[0]:.1f} -> {history[-1]:.1f}, {audio_s / train_cpu:.0f}x real time")
+    t0 = time.process_time()
+    results = {u: aligner.align(u, a, ws, d) for u, a, ws, d in data}
+    align_cpu = time.process_time() - t0
+    for voice in VOICES:
+        word_err, phone_err, matched, total = [], [], 0, 0
+        for utt, ali in results.items():
+            if not utt.startswith(voice + "-") or utt[len(voice) + 1 :].count("-"):
+                continue
+            ref_phones, ref_words = refs[utt]
+            ref_labels = [" ".join(split_phones(p)) for p, _ in ref_phones]
+            ours = [p for p in ali.phones if p.label != SILENCE]
+            sm = difflib.SequenceMatcher(a=ref_labels, b=[p.label for p in ours], autojunk=False)
+            for block in sm.get_matching_blocks():
+                for k in range(block.size):
+                    phone_err.append(ours[block.b + k].start_s - ref_phones[block.a + k][1])
+                matched += block.size
+            total += len(ref_phones)
+            if len(ref_words) == len(ali.words):
+                word_err += [w.start_s - r for w, r in zip(ali.words, ref_words, strict=True)]
+        print(f"\n{voice}")
+        print(f"  words   {stats(word_err)}" if word_err else "  words   (word counts differ from the reference)")
+        print(f"  phones  {stats(phone_err)}")
+        print(f"  reference phones matched: {matched / total:.1%}")
+    print(f"\nalignment: {audio_s / align_cpu:.0f}x real time per core")
+    print("long-form (5-minute file with noise and pauses): not built yet (segmentation at pauses with anchors)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Speech with exact phoneme timings, from espeak-ng's C library (synchronous, phoneme events with IPA names),
+through ctypes on the documented speak_lib.h API: the ground truth for alignment tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import soxr
+
+
+class _Id(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _Id),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_WORD, _PHONEME = 1, 7
+
+
+class Espeak:
+    """espeak-ng's C library, synchronous, phoneme events with IPA names (speak_lib.h's documented API)."""
+
+    def __init__(self) -> None:
+        self.lib = ctypes.CDLL("libespeak-ng.so.1")
+        self.rate = self.lib.espeak_Initialize(2, 0, None, 0x0001 | 0x0002)  # SYNCHRONOUS; PHONEME_EVENTS|IPA
+        self._samples: list[np.ndarray] = []
+        self._events: list[tuple[int, int, str]] = []
+        self._callback = _CALLBACK(self._on_audio)
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _on_audio(self, wav, n, events) -> int:
+        if n > 0:
+            self._samples.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while events[i].type != 0:
+            e = events[i]
+            if e.type == _PHONEME:
+                self._events.append((_PHONEME, e.sample, bytes(e.id.string).split(b"\0")[0].decode("utf-8", "replace")))
+            elif e.type == _WORD:
+                self._events.append((_WORD, e.sample, ""))
+            i += 1
+        return 0
+
+    def speak(self, text: str, voice: str) -> tuple[np.ndarray, list[tuple[str, float]], list[float]]:
+        """16 kHz audio, the phones spoken (IPA, start in s) and each word's start (s)."""
+        self._samples, self._events = [], []
+        self.lib.espeak_SetVoiceByName(voice.encode())
+        data = text.encode()
+        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)
+        self.lib.espeak_Synchronize()
+        audio = np.concatenate(self._samples).astype(np.float32) / 32768.0
+        phones, words, pending_word = [], [], False
+        for kind, sample, name in self._events:
+            if kind == _WORD:
+                pending_word = True
+            elif name:
+                if pending_word:
+                    words.append(sample / self.rate)
+                    pending_word = False
+                phones.append((name, sample / self.rate))
+        return soxr.resample(audio, self.rate, 16000), phones, words

@@ -1,0 +1,65 @@
+"""The monophone GMM-HMM aligner: flat-start training on generated speech lands near espeak-ng's own timings;
+unknown words, empty transcripts and transcripts that do not fit the audio fail with reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.espeak_timing import Espeak
+from tasks.g2p import g2p, words_of
+from tasks.gmm_aligner import AlignmentError, MonophoneAligner
+
+TEXTS = [
+    "The water is wide, I cannot get over, and neither have I wings to fly.",
+    "Give me a boat that can carry two, and both shall row, my love and I.",
+    "Down by the salley gardens my love and I did meet.",
+    "She passed the salley gardens with little snow white feet.",
+    "Once upon a time, when the river ran high, an old fisherman lived by the ford.",
+    "My grandmother told this story at the fireside every winter night.",
+    "She bid me take love easy, as the leaves grow on the tree.",
+    "But I, being young and foolish, with her would not agree.",
+    "In a field by the river my love and I did stand.",
+    "And on my leaning shoulder she laid her snow white hand.",
+]
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[MonophoneAligner, list, dict]:
+    speaker = Espeak()
+    data, refs = [], {}
+    for voice in ("en-us", "en-gb-scotland"):
+        for i, text in enumerate(TEXTS):
+            audio, phones, words = speaker.speak(text, voice)
+            data.append((f"{voice}-{i}", audio, words_of(text), voice))
+            refs[f"{voice}-{i}"] = words
+    lexicons = {v: g2p(sorted({w for t in TEXTS for w in words_of(t)}), v) for v in ("en-us", "en-gb-scotland")}
+    aligner = MonophoneAligner(lexicons)
+    history = aligner.train(data, iterations=20)
+    assert history[-1] > history[0]  # training raised the likelihood
+    return aligner, data, refs
+
+
+def test_word_boundaries_land_near_the_synthesiser_timings(trained) -> None:
+    aligner, data, refs = trained
+    errors = []
+    for utt, audio, words, voice in data:
+        ali = aligner.align(utt, audio, words, voice)
+        assert [w.label for w in ali.words] == words
+        assert all(a.end_s <= b.start_s + 1e-6 for a, b in zip(ali.phones, ali.phones[1:]))
+        if len(refs[utt]) == len(ali.words):
+            errors += [abs(w.start_s - r) for w, r in zip(ali.words, refs[utt], strict=True)]
+    errors_ms = np.array(errors) * 1000
+    assert len(errors_ms) > 100
+    assert np.median(errors_ms) < 20 and np.mean(errors_ms <= 50) > 0.75
+
+
+def test_unknown_words_empty_and_mismatched_transcripts_fail_with_reasons(trained) -> None:
+    aligner, data, _ = trained
+    utt, audio, words, voice = data[0]
+    with pytest.raises(AlignmentError, match="not in the en-us lexicon: zebra"):
+        aligner.align(utt, audio, [*words, "zebra"], voice)
+    with pytest.raises(AlignmentError, match="empty transcript"):
+        aligner.align(utt, audio, [], voice)
+    with pytest.raises(AlignmentError, match="does not fit the audio"):
+        aligner.align(utt, audio[: len(audio) // 6], words * 3, voice)
