@@ -244,5 +244,3 @@ def _time(frame: int) -> float:
     """Seconds of the boundary before ``frame``: that frame's window centre. The state changes at the first
     frame whose window (and delta context) is mostly the new phone, i.e. whose centre has passed the boundary."""
     return round(frame * SHIFT_S + _WINDOW_CENTRE_S, 4)
-
-

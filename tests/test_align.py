@@ -46,7 +46,7 @@ def test_word_boundaries_land_near_the_synthesiser_timings(trained) -> None:
     for utt, audio, words, voice in data:
         ali = aligner.align(utt, audio, words, voice)
         assert [w.label for w in ali.words] == words
-        assert all(a.end_s <= b.start_s + 1e-6 for a, b in zip(ali.phones, ali.phones[1:]))
+        assert all(a.end_s <= b.start_s + 1e-6 for a, b in zip(ali.phones, ali.phones[1:], strict=False))
         if len(refs[utt]) == len(ali.words):
             errors += [abs(w.start_s - r) for w, r in zip(ali.words, refs[utt], strict=True)]
     errors_ms = np.array(errors) * 1000

@@ -11,6 +11,7 @@ the key-seeded 24-bit CRC holds (noise passes it once in 16.7 million tries, and
 ``TOP_CANDIDATES`` are tried per clip) and its correlation with the pattern it implies reaches ``MIN_SCORE``
 standard deviations. bench/watermark.py counts false positives over thousands of unmarked trials.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
