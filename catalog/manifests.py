@@ -201,6 +201,30 @@ class Exhibit(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class Segment(Record):
+    """An aligned utterance, on the original's timeline; ``phones`` is JSON of its word and phone intervals.
+
+    ``flags`` name what keeps it from training until a person has looked: out-of-vocabulary words, phone
+    durations out of range, a log-likelihood far under the collection's.
+    """
+
+    KIND: ClassVar[str] = "segment"
+    TABLE: ClassVar[str] = "segments"
+
+    segment_id: str
+    recording_id: str
+    start_s: float
+    end_s: float
+    text: str
+    phones: str | None = None
+    dialect: str | None = None
+    lexicon_version: str | None = None
+    score: float | None = None
+    flags: tuple[str, ...] = ()
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
 class Clip(Record):
     """A generated exhibit clip; ``watermark_payload`` is what its watermark carries."""
 

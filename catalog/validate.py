@@ -19,6 +19,7 @@ from catalog.manifests import (
     Exhibit,
     Record,
     Recording,
+    Segment,
     VoiceModelVersion,
 )
 from heirloom.errors import ManifestError
@@ -47,6 +48,7 @@ EVENT_TYPES = frozenset(
         "consent revocation",
         "erasure",
         "audit",
+        "alignment",
     }
 )
 
@@ -160,6 +162,14 @@ def validate_exhibit(x: Exhibit) -> None:
     _check_sha(x.token_sha256, f"exhibit {x.exhibit_id}", "token_sha256")
     if not x.audience or not x.purpose:
         raise ManifestError(f"exhibit {x.exhibit_id}", "audience and purpose are required")
+
+
+@register_validator(Segment)
+def validate_segment(s: Segment) -> None:
+    where = f"segment {s.segment_id}"
+    check_id(s.segment_id, "segment_id")
+    if not 0 <= s.start_s < s.end_s:
+        raise ManifestError(where, f"start {s.start_s} and end {s.end_s} must satisfy 0 <= start < end")
 
 
 @register_validator(Clip)

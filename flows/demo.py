@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows._shared import catalog, storage
+from flows.align import align
 from flows.audit import audit
 from flows.fixity import fixity
 from flows.ingest import ingest
@@ -45,6 +46,7 @@ def demo(archive: str | None = None) -> dict[str, Any]:
         "archive": archive,
         "ingest": ingest(source=source, collection=DEMO_COLLECTION, archive=archive),
         "prepare": prepare(collection=DEMO_COLLECTION, archive=archive),
+        "align": align(collection=DEMO_COLLECTION, archive=archive),
         "fixity": fixity(archive=archive),
         "consents": consents(archive),
         "audit": audit(archive=archive),

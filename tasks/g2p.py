@@ -92,6 +92,14 @@ PHONES: frozenset[str] = frozenset(
         GARBAGE,
     ]
 )
+_SYMBOLS = frozenset(_VOWELS + _CONSONANTS + _MODIFIERS)
+
+
+def is_phone(phone: str) -> bool:
+    """A phone of the shared set: a listed one, or IPA letters with length, nasal or other diacritics."""
+    return phone in PHONES or (bool(phone) and phone[0] not in _MODIFIERS and set(phone) <= _SYMBOLS)
+
+
 _STRESS = str.maketrans("", "", "ˈˌ\u200d\u0361")
 _SWITCH = re.compile(r"\([a-z-]+\)")  # espeak-ng's "(en)...(de)" marks around a word it reads as another language
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)

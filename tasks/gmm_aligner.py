@@ -24,6 +24,8 @@ SILENCE = "sil"
 _TOPOLOGY_STATE = "<State> {i} <PdfClass> {i} <Transition> {i} 0.75 <Transition> {j} 0.25 </State>\n"
 ACOUSTIC_SCALE = 0.1
 MAX_PHONE_S = 0.4
+FRAMES_PER_GAUSS = 50
+TRAIN_BEAM = 40.0  # the fallback when beam 10 (retry 40) loses an utterance, as early models do with long pauses
 
 
 class AlignmentError(HeirloomError):
@@ -158,15 +160,17 @@ class MonophoneAligner:
         if not alignments:
             raise AlignmentError("no utterance is long enough for its transcript; check the audio and transcripts")
         self._update(feats, alignments, 0)
+        # a Gaussian needs data: at most one per FRAMES_PER_GAUSS frames, as small collections would overfit
+        budget = max(self.ctx.num_pdfs, min(max_gauss, len(stacked) // FRAMES_PER_GAUSS))
         history = []
         for it in range(1, iterations + 1):
             total, frames = 0.0, 0
             for u, graph in graphs.items():
-                result = self._viterbi(graph, feats[u], u)
+                result = self._viterbi(graph, feats[u], u) or self._viterbi(graph, feats[u], u, TRAIN_BEAM)
                 if result is not None:
                     alignments[u], like = result
                     total, frames = total + like, frames + len(feats[u])
-            target = int(self.ctx.num_pdfs + (max_gauss - self.ctx.num_pdfs) * min(1.0, it / (0.75 * iterations)))
+            target = int(self.ctx.num_pdfs + (budget - self.ctx.num_pdfs) * min(1.0, it / (0.75 * iterations)))
             self._update(feats, alignments, target)
             history.append(total / max(frames, 1))
         self.loglike_per_frame = history[-1]
@@ -207,7 +211,8 @@ class MonophoneAligner:
     def align(self, utt_id: str, audio: np.ndarray, words: list[str], dialect: str, *, beam: float = 10.0) -> Alignment:
         """Word and phone intervals of one utterance (16 kHz audio), on the audio's own timeline."""
         feats = features(audio)
-        result = self._viterbi(self._graph(words, dialect), feats, utt_id, beam)
+        graph = self._graph(words, dialect)
+        result = self._viterbi(graph, feats, utt_id, beam) or self._viterbi(graph, feats, utt_id, TRAIN_BEAM)
         if result is None:
             raise AlignmentError(
                 f"{utt_id}: the transcript does not fit the audio ({len(words)} words in {len(audio) / RATE_HZ:.1f} s):"

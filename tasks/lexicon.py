@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from catalog.storage import Storage
 from heirloom.errors import HeirloomError
-from tasks.g2p import GARBAGE, PHONES, g2p
+from tasks.g2p import GARBAGE, g2p, is_phone
 
 Pronunciations = dict[str, list[tuple[str, ...]]]
 _VERSION = re.compile(r"v(\d+)\.dict$")
@@ -67,7 +67,7 @@ def parse_dict(text: str, where: str) -> Pronunciations:
         pron = tuple(phones.split())
         if not sep or not word.strip() or not pron:
             raise LexiconError(f"{where} line {n}: expected 'word<TAB>phone phone ...', got {line!r}")
-        unknown = [p for p in pron if p not in PHONES]
+        unknown = [p for p in pron if not is_phone(p)]
         if unknown:
             raise LexiconError(
                 f"{where} line {n}: phone(s) {' '.join(unknown)} are not in the shared IPA set (tasks/g2p.py PHONES)"

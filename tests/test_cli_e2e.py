@@ -136,6 +136,14 @@ def test_demo_builds_and_ingests(tmp_path: Path) -> None:
         cli("catalog", "query", "select distinct format from recordings", "--json", archive=archive).stdout
     )
     assert {r["format"] for r in formats} == {"wav", "flac", "mp3", "ogg", "m4a", "opus"}
+    aligned = {r["recording_id"]: r for r in result["align"]["recordings"]}
+    assert len(aligned) >= 6 and sum(r["segments"] for r in aligned.values()) >= 6
+    assert all(Path(r["textgrid"]).read_text().count('name = "words"') == 1 for r in aligned.values() if r["segments"])
+    assert {s["reason"].split(" (")[0] for s in result["align"]["skipped"]} <= {"working copy failed its gate"}
+    segments = json.loads(
+        cli("catalog", "query", "select text, lexicon_version from segments", "--json", archive=archive).stdout
+    )
+    assert segments and all(s["lexicon_version"].endswith("/v1") and s["text"] for s in segments)
 
 
 def test_consent_revoke_audit_erase_commands(tmp_path: Path) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import typer
 
 from flows.cli import (
+    align,
     audit,
     bearers,
     catalog,
     consent,
     demo,
     erase,
+    export,
     fixity,
     ingest,
     init,
@@ -30,13 +32,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_commands = [init.init, ingest.ingest, prepare.prepare, fixity.fixity, erase.erase, audit.audit, demo.demo]
+_commands = [init.init, ingest.ingest, prepare.prepare, align.align, fixity.fixity, erase.erase, audit.audit, demo.demo]
 _groups = [
     ("catalog", catalog.app),
     ("bearers", bearers.app),
     ("consent", consent.app),
     ("watermark", watermark.app),
     ("lexicon", lexicon.app),
+    ("export", export.app),
 ]
 
 for _command in _commands:

@@ -1,0 +1,36 @@
+"""``heirloom align [--collection C | --recording ID]``: transcripts aligned to working copies, as segments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
+
+
+@reports_errors
+def align(
+    collection: Annotated[str | None, typer.Option(help="Only this collection.")] = None,
+    recording: Annotated[str | None, typer.Option(help="Only this recording id.")] = None,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Align every prepared recording with a transcript; exit 1 when a recording could not be aligned."""
+    quiet_prefect()
+    from flows.align import align as align_flow
+
+    result = align_flow(collection=collection, recording=recording, archive=archive)
+    if json_out:
+        print_json(result)
+    else:
+        for r in result["recordings"]:
+            oov = f"  OOV: {', '.join(r['oov'])}" if r["oov"] else ""
+            typer.echo(f"  {r['recording_id'][:16]}  {r['segments']} segments, {r['flagged']} flagged{oov}")
+            for e in r["errors"]:
+                typer.echo(f"    error: {e}")
+        for s in result["skipped"]:
+            typer.echo(f"  skipped {s['recording_id'][:16]}  {s['reason']}")
+        typer.echo(f"{len(result['recordings'])} aligned, {len(result['skipped'])} skipped")
+    if any(not r["segments"] for r in result["recordings"]):
+        raise typer.Exit(1)

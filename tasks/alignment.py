@@ -1,0 +1,343 @@
+"""Aligning a collection: transcripts of whole sessions to their working copies, as segments under 30 s.
+
+For each recording with a transcript and a working copy that did not fail its gate: the words are pronounced
+with the bearer's dialect lexicon (bearer exceptions, lexicon, G2P, garbage phone for what none can say). A
+first model is trained on provisional utterances (a short recording whole; a long one with its words spread
+over prepare's speech segments in proportion to their length). Long recordings are then aligned whole with a
+wide beam; that pass is the anchor: the recording is cut only at pauses where an aligned word boundary falls
+inside the pause, into chunks under 30 s, never by duration alone. The final model is trained on those
+chunks, and every chunk is aligned again with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from catalog.manifests import Segment
+from catalog.storage import Storage
+from catalog.tables import Catalog
+from tasks.g2p import words_of
+from tasks.gmm_aligner import RATE_HZ, SILENCE, Alignment, AlignmentError, Interval, MonophoneAligner
+from tasks.ingest import staged
+from tasks.lexicon import Lexicon, Pronounced, bearer_exceptions, build, pronounce
+
+MAX_CHUNK_S = 30.0
+ANCHOR_BEAM = 40.0
+LOW_SCORE_MADS = 4.0  # a chunk this many median absolute deviations under the collection's median is flagged
+
+
+@dataclass(frozen=True)
+class Job:
+    recording_id: str
+    bearer_id: str
+    dialect: str
+    text: str
+    words: tuple[str, ...]
+    working_uri: str
+    speech: tuple[tuple[float, float], ...]  # prepare's segments, seconds on the original's timeline
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Chunk:
+    job: Job
+    start_s: float
+    end_s: float
+    words: tuple[str, ...]
+
+
+def jobs(
+    catalog: Catalog, storage: Storage, *, collection: str | None = None, recording_id: str | None = None
+) -> tuple[list[Job], list[dict[str, str]]]:
+    """What can be aligned, and what cannot with the reason (no transcript, no working copy, failed gate,
+    no dialect)."""
+    recordings = catalog.read("recordings").to_pylist()
+    if collection is not None:
+        recordings = [r for r in recordings if r["collection"] == collection]
+    if recording_id is not None:
+        recordings = [r for r in recordings if r["recording_id"] == recording_id]
+    bearers = {b["bearer_id"]: b for b in catalog.read("bearers").to_pylist()}
+    derivatives: dict[str, dict[str, Any]] = {}
+    for d in sorted(catalog.read("derivatives").to_pylist(), key=lambda d: d["created_at"]):
+        derivatives[d["recording_id"]] = d
+    out, skipped = [], []
+    for r in recordings:
+        rid = r["recording_id"]
+        d = derivatives.get(rid)
+        dialect = r.get("dialect") or (bearers.get(r["bearer_id"]) or {}).get("dialect")
+        reason = (
+            "no transcript"
+            if not (r.get("transcript") or "").strip() and not words_of(r.get("transcript") or "")
+            else "no working copy: run `heirloom prepare` first"
+            if d is None
+            else f"working copy failed its gate ({'; '.join(d['gate_reasons'] or [])})"
+            if d["gate"] == "fail"
+            else "no dialect for the recording or its bearer: set it in the manifest or with `heirloom bearers add`"
+            if not dialect
+            else ""
+        )
+        if reason:
+            skipped.append({"recording_id": rid, "reason": reason})
+            continue
+        seg_doc = json.loads(storage.read_bytes(storage.key_of(json.loads(d["metrics"])["segments_uri"])))
+        speech = tuple((s["original_start_s"], s["original_end_s"]) for s in seg_doc["segments"])
+        out.append(
+            Job(
+                rid,
+                r["bearer_id"],
+                dialect,
+                r["transcript"],
+                tuple(words_of(r["transcript"])),
+                d["uri"],
+                speech,
+                d["duration_s"],
+            )
+        )
+    return out, skipped
+
+
+def audio16(storage: Storage, uri: str) -> np.ndarray:
+    with staged(storage, storage.key_of(uri)) as path:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return soxr.resample(x.mean(axis=1), sr, RATE_HZ).astype(np.float32)
+
+
+def _provisional(job: Job) -> list[Chunk]:
+    """Training utterances before any model exists: the whole speech span, or words spread over the speech
+    segments in proportion to duration (letters per second held constant) for a long recording."""
+    if not job.speech:
+        return []
+    start, end = job.speech[0][0], job.speech[-1][1]
+    if end - start <= MAX_CHUNK_S:
+        return [Chunk(job, start, end, job.words)]
+    letters = np.cumsum([len(w) for w in job.words])
+    durations = np.array([e - s for s, e in job.speech])
+    cuts = np.searchsorted(letters, np.cumsum(durations) / durations.sum() * letters[-1], side="left")
+    chunks, first = [], 0
+    for (s, e), last in zip(job.speech, cuts, strict=True):
+        words = job.words[first : int(last) + 1]
+        if words:
+            chunks.append(Chunk(job, s, e, words))
+        first = int(last) + 1
+    return chunks
+
+
+def _anchor_chunks(job: Job, first_pass: Alignment, offset_s: float) -> list[Chunk]:
+    """Cut a long recording at pauses that the first pass puts between two words, into chunks under 30 s."""
+    words = first_pass.words
+    gaps = [(e1, s2) for (_, e1), (s2, _) in zip(job.speech, job.speech[1:], strict=False)]
+    cut_after = []  # indices of words after which a pause lies
+    for i in range(len(words) - 1):
+        end, nxt = words[i].end_s + offset_s, words[i + 1].start_s + offset_s
+        if any(g0 - 0.05 <= end and nxt <= g1 + 0.05 for g0, g1 in gaps):
+            cut_after.append(i)
+    chunks, first, start = [], 0, words[0].start_s + offset_s if words else job.speech[0][0]
+    candidates = [*cut_after, len(words) - 1]
+    for k, i in enumerate(candidates):
+        end = words[i].end_s + offset_s
+        nxt = candidates[k + 1] if k + 1 < len(candidates) else None
+        too_long = nxt is not None and words[nxt].end_s + offset_s - start > MAX_CHUNK_S
+        if nxt is None or too_long:
+            chunks.append(Chunk(job, max(0.0, start - 0.1), end + 0.1, job.words[first : i + 1]))
+            first = i + 1
+            if nxt is not None:
+                start = words[i + 1].start_s + offset_s
+    return chunks
+
+
+def align_collection(
+    storage: Storage, job_list: list[Job], *, iterations: int = 25
+) -> tuple[list[tuple[Chunk, Alignment | None, str]], dict[str, Lexicon], dict[str, Pronounced]]:
+    """Train on the collection and align every job; returns (chunk, alignment or None, error) per chunk."""
+    by_dialect: dict[str, list[str]] = {}
+    for j in job_list:
+        by_dialect.setdefault(j.dialect, []).extend(j.words)
+    lexicons = {d: build(storage, d, ws)[0] for d, ws in by_dialect.items()}
+    said = {
+        j.recording_id: pronounce(list(j.words), lexicons[j.dialect], bearer_exceptions(storage, j.bearer_id))
+        for j in job_list
+    }
+    prons: dict[str, dict[str, list[tuple[str, ...]]]] = {d: dict(lex.entries) for d, lex in lexicons.items()}
+    for j in job_list:
+        prons[j.dialect].update(said[j.recording_id].pronunciations)
+    audio = {j.recording_id: audio16(storage, j.working_uri) for j in job_list}
+
+    def cut(chunk: Chunk) -> np.ndarray:
+        x = audio[chunk.job.recording_id]
+        return x[int(chunk.start_s * RATE_HZ) : int(chunk.end_s * RATE_HZ)]
+
+    first = MonophoneAligner(prons)
+    provisional = [c for j in job_list for c in _provisional(j)]
+    first.train(
+        [(f"p{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(provisional)], iterations=iterations
+    )
+    final_chunks: list[Chunk] = []
+    for j in job_list:
+        span = (j.speech[0][0], j.speech[-1][1]) if j.speech else (0.0, len(audio[j.recording_id]) / RATE_HZ)
+        if span[1] - span[0] <= MAX_CHUNK_S:
+            final_chunks.append(Chunk(j, *span, j.words))
+            continue
+        whole = Chunk(j, *span, j.words)
+        try:
+            anchor = first.align(j.recording_id, cut(whole), list(j.words), j.dialect, beam=ANCHOR_BEAM)
+            final_chunks += _anchor_chunks(j, anchor, span[0])
+        except AlignmentError:
+            final_chunks += _provisional(j)
+    final = MonophoneAligner(prons)
+    final.train(
+        [(f"c{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(final_chunks)], iterations=iterations
+    )
+    results: list[tuple[Chunk, Alignment | None, str]] = []
+    for i, c in enumerate(final_chunks):
+        try:
+            results.append((c, final.align(f"c{i}", cut(c), list(c.words), c.job.dialect), ""))
+        except AlignmentError as e:
+            results.append((c, None, str(e)))
+    return results, lexicons, said
+
+
+def segments(
+    results: list[tuple[Chunk, Alignment | None, str]], lexicons: dict[str, Lexicon], said: dict[str, Pronounced]
+) -> list[Segment]:
+    """``segments`` rows on the original's timeline, flagged for review where the alignment is doubtful."""
+    scores = np.array([a.loglike_per_frame for _, a, _ in results if a is not None])
+    median = float(np.median(scores)) if len(scores) else 0.0
+    mad = float(np.median(np.abs(scores - median))) if len(scores) else 0.0
+    rows = []
+    for c, a, _ in results:
+        if a is None:
+            continue
+        rid = c.job.recording_id
+        oov = [w for w in c.words if said[rid].source.get(w) == "oov"]
+        flags = [f"oov:{w}" for w in oov]
+        if a.duration_outliers:
+            flags.append(f"duration_outliers:{a.duration_outliers}")
+        if a.loglike_per_frame < median - LOW_SCORE_MADS * max(mad, 1e-6):
+            flags.append(f"low_score:{a.loglike_per_frame:.1f}")
+        body = {
+            "words": [_shifted(w, c.start_s) for w in a.words],
+            "phones": [_shifted(p, c.start_s) for p in a.phones if p.label != SILENCE],
+        }
+        start = a.words[0].start_s + c.start_s if a.words else c.start_s
+        end = a.words[-1].end_s + c.start_s if a.words else c.end_s
+        digest = hashlib.sha256(f"{rid}|{start:.3f}|{end:.3f}|{lexicons[c.job.dialect].name}".encode()).hexdigest()
+        rows.append(
+            Segment(
+                segment_id=f"seg-{digest[:24]}",
+                recording_id=rid,
+                start_s=round(start, 3),
+                end_s=round(end, 3),
+                text=" ".join(c.words),
+                phones=json.dumps(body, ensure_ascii=False),
+                dialect=c.job.dialect,
+                lexicon_version=lexicons[c.job.dialect].name,
+                score=a.loglike_per_frame,
+                flags=tuple(flags),
+            )
+        )
+    return rows
+
+
+def _shifted(iv: Interval, offset_s: float) -> list[Any]:
+    return [iv.label, round(iv.start_s + offset_s, 3), round(iv.end_s + offset_s, 3)]
+
+
+def textgrid(rows: list[Segment], duration_s: float) -> str:
+    """A Praat TextGrid (long text format, via praatio) with word and phone tiers for one recording."""
+    from praatio import textgrid as tgio
+    from praatio.utilities.constants import Interval as TgInterval
+
+    words, phones = [], []
+    for row in sorted(rows, key=lambda r: r.start_s):
+        body = json.loads(row.phones or "{}")
+        words += [TgInterval(s, e, w) for w, s, e in body.get("words", []) if e > s]
+        phones += [TgInterval(s, e, p) for p, s, e in body.get("phones", []) if e > s]
+    end = max([duration_s, *(i.end for i in words + phones)])
+    tg = tgio.Textgrid(0.0, end)
+    tg.addTier(tgio.IntervalTier("words", _no_overlap(words), 0.0, end))
+    tg.addTier(tgio.IntervalTier("phones", _no_overlap(phones), 0.0, end))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "a.TextGrid"
+        tg.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+        return path.read_text()
+
+
+def _no_overlap(intervals: list) -> list:
+    out = []
+    for iv in sorted(intervals, key=lambda i: i.start):
+        if out and iv.start < out[-1].end:
+            iv = type(iv)(out[-1].end, iv.end, iv.label)
+        if iv.end > iv.start:
+            out.append(iv)
+    return out
+
+
+def commit(
+    catalog: Catalog,
+    storage: Storage,
+    results: list[tuple[Chunk, Alignment | None, str]],
+    rows: list[Segment],
+    said: dict[str, Pronounced],
+    *,
+    flow_run_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Write the segments (once, whatever the re-runs), one TextGrid per recording and an event each; return
+    a report per recording."""
+    from catalog.events import make_event
+
+    # a re-run replaces a recording's segments: they are recomputed from the originals, never edited
+    done = sorted({c.job.recording_id for c, _, _ in results})
+    if done and catalog.exists("segments"):
+        catalog.delete("segments", "recording_id IN (" + ", ".join(f"'{rid}'" for rid in done) + ")")
+    catalog.append("segments", rows)
+    report, events = [], []
+    for rid in dict.fromkeys(c.job.recording_id for c, _, _ in results):
+        mine = [r for r in rows if r.recording_id == rid]
+        errors = [e for c, a, e in results if c.job.recording_id == rid and a is None]
+        uri = None
+        if mine:
+            key = f"alignments/{rid}/{mine[0].lexicon_version.replace('/', '-')}.TextGrid"  # type: ignore[union-attr]
+            duration = next(c.job.duration_s for c, _, _ in results if c.job.recording_id == rid)
+            storage.put(key, textgrid(mine, duration).encode())
+            uri = storage.uri(key)
+        flagged = sum(bool(r.flags) for r in mine)
+        outcome = "failure" if not mine else "warning" if errors or flagged else "success"
+        detail = {"segments": len(mine), "flagged": flagged, "errors": errors, "oov": said[rid].oov, "textgrid": uri}
+        events.append(make_event("alignment", [rid], outcome, detail=detail, flow_run_id=flow_run_id))
+        report.append({"recording_id": rid, **detail})
+    catalog.append("events", events)
+    return report
+
+
+def export(catalog: Catalog, storage: Storage, collection: str, fmt: str, out_dir: Path) -> list[Path]:
+    """Write each aligned recording of ``collection`` to ``out_dir`` as ``<recording_id>.TextGrid`` or ``.json``."""
+    rids = {r["recording_id"] for r in catalog.read("recordings").to_pylist() if r["collection"] == collection}
+    rows = [Segment.from_dict(r) for r in catalog.read("segments").to_pylist() if r["recording_id"] in rids]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rid in sorted({r.recording_id for r in rows}):
+        mine = sorted((r for r in rows if r.recording_id == rid), key=lambda r: r.start_s)
+        if fmt == "textgrid":
+            path = out_dir / f"{rid}.TextGrid"
+            path.write_text(textgrid(mine, max(r.end_s for r in mine)))
+        else:
+            path = out_dir / f"{rid}.json"
+            doc = [
+                {
+                    **{k: v for k, v in r.to_dict().items() if k not in ("phones", "kind", "schema_version")},
+                    **json.loads(r.phones or "{}"),
+                }
+                for r in mine
+            ]
+            path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str))
+        written.append(path)
+    return written
