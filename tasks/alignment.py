@@ -1,12 +1,12 @@
 """Aligning a collection: transcripts of whole sessions to their working copies, as segments under 30 s.
 
 For each recording with a transcript and a working copy that did not fail its gate: the words are pronounced
-with the bearer's dialect lexicon (bearer exceptions, lexicon, G2P, garbage phone for what none can say). A
-first model is trained on provisional utterances (a short recording whole; a long one with its words spread
-over prepare's speech segments in proportion to their length). Long recordings are then aligned whole with a
-wide beam; that pass is the anchor: the recording is cut only at pauses where an aligned word boundary falls
-inside the pause, into chunks under 30 s, never by duration alone. The final model is trained on those
-chunks, and every chunk is aligned again with it.
+with the bearer's dialect lexicon (bearer exceptions, lexicon, G2P, garbage phone for what none can say).
+Long recordings get an anchoring pass over the whole speech span: pocketsphinx's en-US aligner for English
+dialects, else (or when it fails) a first GMM trained on provisional utterances (short recordings whole, long
+ones with words spread over prepare's speech segments by length) with a wide beam. The recording is then cut
+at every pause where the anchors put a word boundary inside the pause, never by duration alone. The final
+model is trained on those chunks, and every chunk is aligned with it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from tasks.ingest import staged
 from tasks.lexicon import Lexicon, Pronounced, bearer_exceptions, build, pronounce
 
 MAX_CHUNK_S = 30.0
+MIN_CHUNK_S = 2.0
+_ANCHOR_TOLERANCE_S = 0.15
+_CHUNK_MARGIN_S = 0.1
 ANCHOR_BEAM = 40.0
 LOW_SCORE_MADS = 4.0  # a chunk this many median absolute deviations under the collection's median is flagged
 
@@ -131,26 +134,53 @@ def _provisional(job: Job) -> list[Chunk]:
     return chunks
 
 
-def _anchor_chunks(job: Job, first_pass: Alignment, offset_s: float) -> list[Chunk]:
-    """Cut a long recording at pauses that the first pass puts between two words, into chunks under 30 s."""
-    words = first_pass.words
+Anchor = tuple[int, float, float]  # transcript word index, start and end (s) in the aligned span
+
+
+def anchor_pocketsphinx(audio: np.ndarray, words: tuple[str, ...]) -> list[Anchor] | None:
+    """Word times from pocketsphinx's en-US aligner (it ships its acoustic model and the CMU dictionary).
+
+    Words the CMU dictionary lacks are left out of this pass; they stay between their neighbours in the
+    transcript. None when pocketsphinx finds no alignment.
+    """
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(samprate=RATE_HZ, bestpath=False, loglevel="FATAL")
+    known = [(i, w) for i, w in enumerate(words) if decoder.lookup_word(w) is not None]
+    if not known:
+        return None
+    decoder.set_align_text(" ".join(w for _, w in known))
+    decoder.start_utt()
+    decoder.process_raw((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    found = decoder.seg() or []
+    spoken = [s for s in found if s.word.split("(")[0] not in ("<s>", "</s>", "<sil>", "(NULL)", "[NOISE]")]
+    if len(spoken) != len(known):
+        return None
+    return [(i, s.start_frame / 100, (s.end_frame + 1) / 100) for (i, _), s in zip(known, spoken, strict=True)]
+
+
+def _anchor_chunks(job: Job, anchors: list[Anchor], offset_s: float) -> list[Chunk]:
+    """Cut a long recording at every pause that the anchoring pass puts between two consecutive words (the
+    pause in the speech segments, the words on either side of it), merging pieces shorter than
+    ``MIN_CHUNK_S``: short utterances train and align better than long ones."""
     gaps = [(e1, s2) for (_, e1), (s2, _) in zip(job.speech, job.speech[1:], strict=False)]
-    cut_after = []  # indices of words after which a pause lies
-    for i in range(len(words) - 1):
-        end, nxt = words[i].end_s + offset_s, words[i + 1].start_s + offset_s
-        if any(g0 - 0.05 <= end and nxt <= g1 + 0.05 for g0, g1 in gaps):
-            cut_after.append(i)
-    chunks, first, start = [], 0, words[0].start_s + offset_s if words else job.speech[0][0]
-    candidates = [*cut_after, len(words) - 1]
-    for k, i in enumerate(candidates):
-        end = words[i].end_s + offset_s
-        nxt = candidates[k + 1] if k + 1 < len(candidates) else None
-        too_long = nxt is not None and words[nxt].end_s + offset_s - start > MAX_CHUNK_S
-        if nxt is None or too_long:
-            chunks.append(Chunk(job, max(0.0, start - 0.1), end + 0.1, job.words[first : i + 1]))
-            first = i + 1
-            if nxt is not None:
-                start = words[i + 1].start_s + offset_s
+    times = {i: (s + offset_s, e + offset_s) for i, s, e in anchors}
+    cuts = []  # transcript indices of words after which an anchored pause lies
+    for i in range(len(job.words) - 1):
+        if i in times and i + 1 in times:
+            end, nxt = times[i][1], times[i + 1][0]
+            if any(end <= g0 + _ANCHOR_TOLERANCE_S and nxt >= g1 - _ANCHOR_TOLERANCE_S for g0, g1 in gaps):
+                cuts.append(i)
+    span = (job.speech[0][0], job.speech[-1][1])
+    chunks, first = [], 0
+    for i in [*cuts, len(job.words) - 1]:
+        start = times[first][0] if first in times else span[0]
+        end = times[i][1] if i in times else span[1]
+        if end - start < MIN_CHUNK_S and i != len(job.words) - 1:
+            continue
+        chunks.append(Chunk(job, max(0.0, start - _CHUNK_MARGIN_S), end + _CHUNK_MARGIN_S, job.words[first : i + 1]))
+        first = i + 1
     return chunks
 
 
@@ -186,12 +216,15 @@ def align_collection(
         if span[1] - span[0] <= MAX_CHUNK_S:
             final_chunks.append(Chunk(j, *span, j.words))
             continue
-        whole = Chunk(j, *span, j.words)
-        try:
-            anchor = first.align(j.recording_id, cut(whole), list(j.words), j.dialect, beam=ANCHOR_BEAM)
-            final_chunks += _anchor_chunks(j, anchor, span[0])
-        except AlignmentError:
-            final_chunks += _provisional(j)
+        whole = cut(Chunk(j, *span, j.words))
+        anchors = anchor_pocketsphinx(whole, j.words) if j.dialect.startswith("en") else None
+        if anchors is None:
+            try:
+                first_pass = first.align(j.recording_id, whole, list(j.words), j.dialect, beam=ANCHOR_BEAM)
+                anchors = [(k, w.start_s, w.end_s) for k, w in enumerate(first_pass.words)]
+            except AlignmentError:
+                anchors = None
+        final_chunks += _anchor_chunks(j, anchors, span[0]) if anchors else _provisional(j)
     final = MonophoneAligner(prons)
     final.train(
         [(f"c{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(final_chunks)], iterations=iterations

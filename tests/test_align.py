@@ -63,3 +63,26 @@ def test_unknown_words_empty_and_mismatched_transcripts_fail_with_reasons(traine
         aligner.align(utt, audio, [], voice)
     with pytest.raises(AlignmentError, match="does not fit the audio"):
         aligner.align(utt, audio[: len(audio) // 6], words * 3, voice)
+
+
+def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
+    from tasks.alignment import Job, _anchor_chunks, anchor_pocketsphinx
+    from tasks.vad import speech_regions
+
+    speaker, rng = Espeak(), np.random.default_rng(2)
+    pieces, words = [], []
+    for text in TEXTS[:8]:
+        audio, _, _ = speaker.speak(text, "en-gb-scotland")
+        pieces += [audio, np.zeros(int(rng.uniform(0.8, 2.0) * 16000), np.float32)]
+        words += words_of(text)
+    mix = np.concatenate(pieces) + rng.normal(0, 0.003, sum(len(p) for p in pieces)).astype(np.float32)
+    speech = tuple(speech_regions(mix, 16000))
+    job = Job("r", "b", "en-gb-scotland", "", tuple(words), "", speech, len(mix) / 16000)
+    span = (speech[0][0], speech[-1][1])
+    anchors = anchor_pocketsphinx(mix[int(span[0] * 16000) : int(span[1] * 16000)], job.words)
+    assert anchors is not None and len(anchors) >= 0.9 * len(words)
+    chunks = _anchor_chunks(job, anchors, span[0])
+    assert len(chunks) >= 4 and all(c.end_s - c.start_s < 30 for c in chunks)
+    assert [w for c in chunks for w in c.words] == words  # every word once, in order
+    firsts = {c.words[0] for c in chunks}
+    assert firsts <= {words_of(t)[0] for t in TEXTS[:8]}  # cuts fall between sentences, at the pauses
