@@ -86,3 +86,22 @@ def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
     assert [w for c in chunks for w in c.words] == words  # every word once, in order
     firsts = {c.words[0] for c in chunks}
     assert firsts <= {words_of(t)[0] for t in TEXTS[:8]}  # cuts fall between sentences, at the pauses
+
+
+@pytest.mark.skipif(not __import__("tasks.mfa_backend", fromlist=["x"]).available(), reason="mfa is not installed")
+def test_the_mfa_backend_reads_back_word_tiers(trained) -> None:
+    from tasks import mfa_backend
+
+    aligner, data, _ = trained
+    utts = [(u, a, w) for u, a, w, v in data if v == "en-us"]
+    result = mfa_backend.align(utts, aligner.lexicons["en-us"])
+    assert set(result) == {u for u, _, _ in utts}
+    assert all([i.label for i in words] == w for (u, _, w), (words, _) in zip(utts, result.values(), strict=True))
+
+
+def test_the_mfa_backend_says_when_mfa_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks import mfa_backend
+
+    monkeypatch.setattr(mfa_backend.shutil, "which", lambda name: None)
+    with pytest.raises(mfa_backend.MfaMissing, match="not installed"):
+        mfa_backend.align([], {})
