@@ -142,7 +142,7 @@ def long_form(speaker, minutes: float) -> None:
     pieces, words, ref, t = [], [], [], 0.0
     texts = SENTENCES["en"]
     while t < minutes * 60:
-        text = texts[len(pieces) % len(texts)]
+        text = texts[len(pieces) // 2 % len(texts)]
         audio, _, starts = speaker.speak(text, "en-gb-scotland")
         pause = np.zeros(int(rng.uniform(0.3, 3.0) * 16000), np.float32)
         said = words_of(text)

@@ -21,6 +21,9 @@ RATE_HZ = 16000
 SHIFT_S = 0.01
 _WINDOW_CENTRE_S = 0.0125  # snip-edges frames: frame t spans [t * 10 ms, t * 10 ms + 25 ms]
 SILENCE = "sil"
+_EDGE_SILENCE = "<sil>"  # a word whose only phone is silence, put at silent edges
+EDGE_SILENCE_S = 0.05
+EDGE_SILENCE_DB = 35.0
 _TOPOLOGY_STATE = "<State> {i} <PdfClass> {i} <Transition> {i} 0.75 <Transition> {j} 0.25 </State>\n"
 ACOUSTIC_SCALE = 0.1
 MAX_PHONE_S = 0.4
@@ -60,6 +63,18 @@ class Alignment:
         return int(np.sum((durations > MAX_PHONE_S) | (durations > 5 * np.median(durations))))
 
 
+def silent_edges(audio: np.ndarray) -> tuple[bool, bool]:
+    """Whether the first and the last ``EDGE_SILENCE_S`` are all far under the utterance's loudest frames."""
+    frame = int(SHIFT_S * RATE_HZ)
+    n = len(audio) // frame
+    if n == 0:
+        return False, False
+    level = 10 * np.log10(np.mean(np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64), axis=1) + 1e-12)
+    quiet = level < level.max() - EDGE_SILENCE_DB
+    k = int(EDGE_SILENCE_S / SHIFT_S)
+    return bool(n > 2 * k and quiet[:k].all()), bool(n > 2 * k and quiet[-k:].all())
+
+
 def features(audio: np.ndarray) -> np.ndarray:
     """MFCC + deltas + delta-deltas at 10 ms, normalised per utterance: ``(frames, 39)`` float32."""
     import kaldi_native_fbank as knf
@@ -86,7 +101,7 @@ class MonophoneAligner:
         phones = sorted({p for lex in lexicons.values() for prons in lex.values() for pr in prons for p in pr})
         self.phone_id = {SILENCE: 1, **{p: i + 2 for i, p in enumerate(p for p in phones if p != SILENCE)}}
         self.lexicons = lexicons
-        self.word_id: dict[str, int] = {}
+        self.word_id: dict[str, int] = {_EDGE_SILENCE: 1}
         for lex in lexicons.values():
             for w in lex:
                 self.word_id.setdefault(w, len(self.word_id) + 1)
@@ -112,7 +127,7 @@ class MonophoneAligner:
         import kaldifst
 
         lines, next_state = [f"0 0 {self.phone_id[SILENCE]} 0 0.693"], 1
-        for word, prons in lex.items():
+        for word, prons in {_EDGE_SILENCE: [(SILENCE,)], **lex}.items():
             for pron in prons:
                 src = 0
                 for j, phone in enumerate(pron):
@@ -125,13 +140,20 @@ class MonophoneAligner:
         kaldifst.arcsort(lexicon_fst, sort_type="olabel")
         return khg.TrainingGraphCompiler(self.tm, self.ctx, lexicon_fst, [], khg.TrainingGraphCompilerOptions())
 
-    def _graph(self, words: list[str], dialect: str):
+    def _graph(self, words: list[str], dialect: str, audio: np.ndarray):
+        """The utterance's graph; silence is obligatory at an edge where the audio is plainly silent there.
+
+        Optional silence alone is not enough: a flat start rarely gives the silence model the leading pause,
+        and the first word then swallows it (on bench/align.py's long recording, by 60 to 130 ms).
+        """
         unknown = [w for w in words if w not in self.lexicons[dialect]]
         if unknown:
             raise AlignmentError(f"words not in the {dialect} lexicon: {', '.join(unknown[:10])}; build it first")
         if not words:
             raise AlignmentError("empty transcript: nothing to align")
-        return self._compilers[dialect].compile_graph_from_text([self.word_id[w] for w in words])
+        lead, trail = silent_edges(audio)
+        ids = [self.word_id[_EDGE_SILENCE]] * lead + [self.word_id[w] for w in words]
+        return self._compilers[dialect].compile_graph_from_text(ids + [self.word_id[_EDGE_SILENCE]] * trail)
 
     def train(
         self, data: list[tuple[str, np.ndarray, list[str], str]], *, iterations: int = 25, max_gauss: int = 1000
@@ -142,7 +164,7 @@ class MonophoneAligner:
         import kaldifst
 
         feats = {u: features(a) for u, a, _, _ in data}
-        graphs = {u: self._graph(ws, d) for u, _, ws, d in data}
+        graphs = {u: self._graph(ws, d, a) for u, a, ws, d in data}
         stacked = np.concatenate([f for f in feats.values() if len(f)])
         gmm = khg.DiagGmm(nmix=1, dim=stacked.shape[1])
         gmm.set_invvars_and_means(
@@ -211,7 +233,7 @@ class MonophoneAligner:
     def align(self, utt_id: str, audio: np.ndarray, words: list[str], dialect: str, *, beam: float = 10.0) -> Alignment:
         """Word and phone intervals of one utterance (16 kHz audio), on the audio's own timeline."""
         feats = features(audio)
-        graph = self._graph(words, dialect)
+        graph = self._graph(words, dialect, audio)
         result = self._viterbi(graph, feats, utt_id, beam) or self._viterbi(graph, feats, utt_id, TRAIN_BEAM)
         if result is None:
             raise AlignmentError(
