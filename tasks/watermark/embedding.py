@@ -37,7 +37,11 @@ from tasks.watermark.layout import (
 )
 
 TARGET_DB = 2.0
-MAX_CHANGE_DB = 4.0
+# The most a cell may change, from the lowest band to the highest: speech energy, and what PESQ (and the ear)
+# weighs most, lies low. Against a flat 4 dB cap on bench/watermark.py, 2.5-6 dB kept the recovery rates
+# and raised PESQ-WB from 4.17 to 4.24.
+LOW_BAND_CAP_DB = 2.5
+HIGH_BAND_CAP_DB = 6.0
 PASSES = 4
 SILENT_DBFS = -60.0
 
@@ -121,10 +125,11 @@ def embed(
     slots = spec.shape[1] // SLOT_FRAMES
     sign, group = _targets(layout, payload, slots, dev)
     total = torch.zeros(slots, sign.shape[1], device=dev)
+    cap = torch.linspace(LOW_BAND_CAP_DB, HIGH_BAND_CAP_DB, sign.shape[1], device=dev)
     y = x
     for _ in range(PASSES):  # resynthesis loses part of each change; a second pass tops it up
         c = cells(log_power(stft(y)[BIN_LO:BIN_HI].T))
-        total = (total + _shortfall(c, sign, group, target_db)).clamp(-MAX_CHANGE_DB, MAX_CHANGE_DB)
+        total = torch.maximum(torch.minimum(total + _shortfall(c, sign, group, target_db), cap), -cap)
         gain = torch.ones(BIN_HI - BIN_LO, spec.shape[1], device=dev)
         per_frame = total.repeat_interleave(SLOT_FRAMES, dim=0).repeat_interleave(BAND_BINS, dim=1)
         gain[:, : slots * SLOT_FRAMES] = 10 ** (per_frame.T / 20)
