@@ -79,7 +79,7 @@ def jobs(
         dialect = r.get("dialect") or (bearers.get(r["bearer_id"]) or {}).get("dialect")
         reason = (
             "no transcript"
-            if not (r.get("transcript") or "").strip() and not words_of(r.get("transcript") or "")
+            if not words_of(r.get("transcript") or "")
             else "no working copy: run `heirloom prepare` first"
             if d is None
             else f"working copy failed its gate ({'; '.join(d['gate_reasons'] or [])})"

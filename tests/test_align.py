@@ -11,16 +11,16 @@ from tasks.g2p import g2p, words_of
 from tasks.gmm_aligner import AlignmentError, MonophoneAligner
 
 TEXTS = [
-    "The water is wide, I cannot get over, and neither have I wings to fly.",
-    "Give me a boat that can carry two, and both shall row, my love and I.",
-    "Down by the salley gardens my love and I did meet.",
-    "She passed the salley gardens with little snow white feet.",
-    "Once upon a time, when the river ran high, an old fisherman lived by the ford.",
-    "My grandmother told this story at the fireside every winter night.",
-    "She bid me take love easy, as the leaves grow on the tree.",
-    "But I, being young and foolish, with her would not agree.",
-    "In a field by the river my love and I did stand.",
-    "And on my leaning shoulder she laid her snow white hand.",
+    "The ferryman waited by the river until the evening tide came in.",
+    "Her brother carried the fiddle over the hill to the wedding.",
+    "We heard the old songs sung again in the kitchen after supper.",
+    "A grey mare stood at the gate while the rain fell on the meadow.",
+    "They told us the story of the miller and his three clever daughters.",
+    "In winter the children gathered round the fire to hear the tales.",
+    "The shepherd whistled to his dogs across the frozen valley.",
+    "My uncle mended the nets and sang a verse for every knot.",
+    "The church bell rang twice before the boats went out to sea.",
+    "Nobody could dance the reel as lightly as my grandmother did.",
 ]
 
 
