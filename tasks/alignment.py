@@ -2,10 +2,11 @@
 
 For each recording with a transcript and a working copy that did not fail its gate: the words are pronounced
 with the bearer's dialect lexicon (bearer exceptions, lexicon, G2P, garbage phone for what none can say).
-Long recordings get an anchoring pass over the whole speech span: pocketsphinx's en-US aligner for English
+Recordings with more than one stretch of speech get an anchoring pass over the whole speech span: pocketsphinx's en-US aligner for English
 dialects, else (or when it fails) a first GMM trained on provisional utterances (short recordings whole, long
 ones with words spread over prepare's speech segments by length) with a wide beam. The recording is then cut
-at every pause where the anchors put a word boundary inside the pause, never by duration alone. The final
+at every pause where the anchors put a word boundary inside the pause, never by duration alone (a long pause
+inside one utterance is otherwise swallowed by a phone). The final
 model is trained on those chunks, and every chunk is aligned with it.
 """
 
@@ -77,17 +78,7 @@ def jobs(
         rid = r["recording_id"]
         d = derivatives.get(rid)
         dialect = r.get("dialect") or (bearers.get(r["bearer_id"]) or {}).get("dialect")
-        reason = (
-            "no transcript"
-            if not words_of(r.get("transcript") or "")
-            else "no working copy: run `heirloom prepare` first"
-            if d is None
-            else f"working copy failed its gate ({'; '.join(d['gate_reasons'] or [])})"
-            if d["gate"] == "fail"
-            else "no dialect for the recording or its bearer: set it in the manifest or with `heirloom bearers add`"
-            if not dialect
-            else ""
-        )
+        reason = _skip_reason(r, d, dialect)
         if reason:
             skipped.append({"recording_id": rid, "reason": reason})
             continue
@@ -106,6 +97,18 @@ def jobs(
             )
         )
     return out, skipped
+
+
+def _skip_reason(recording: dict[str, Any], derivative: dict[str, Any] | None, dialect: str | None) -> str:
+    if not words_of(recording.get("transcript") or ""):
+        return "no transcript"
+    if derivative is None:
+        return "no working copy: run `heirloom prepare` first"
+    if derivative["gate"] == "fail":
+        return f"working copy failed its gate ({'; '.join(derivative['gate_reasons'] or [])})"
+    if not dialect:
+        return "no dialect for the recording or its bearer: set it in the manifest or with `heirloom bearers add`"
+    return ""
 
 
 def audio16(storage: Storage, uri: str) -> np.ndarray:
@@ -213,7 +216,7 @@ def align_collection(
     final_chunks: list[Chunk] = []
     for j in job_list:
         span = (j.speech[0][0], j.speech[-1][1]) if j.speech else (0.0, len(audio[j.recording_id]) / RATE_HZ)
-        if span[1] - span[0] <= MAX_CHUNK_S:
+        if len(j.speech) <= 1:  # one stretch of speech: nothing to cut at
             final_chunks.append(Chunk(j, *span, j.words))
             continue
         whole = cut(Chunk(j, *span, j.words))
