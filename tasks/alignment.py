@@ -2,14 +2,13 @@
 
 For each recording with a transcript and a working copy that did not fail its gate: the words are pronounced
 with the bearer's dialect lexicon (bearer exceptions, lexicon, G2P, garbage phone for what none can say).
-Recordings with more than one stretch of speech get an anchoring pass over the whole speech span: pocketsphinx's en-US aligner for English
-dialects, else (or when it fails) a first GMM trained on provisional utterances (short recordings whole, long
-ones with words spread over prepare's speech segments by length) with a wide beam. The recording is then cut
-at every pause where the anchors put a word boundary inside the pause, never by duration alone (a long pause
-inside one utterance is otherwise swallowed by a phone). The final
-model is trained on those chunks, and every chunk is aligned with it.
+Recordings with more than one stretch of speech get an anchoring pass over the whole speech span:
+pocketsphinx's en-US aligner for English dialects, else (or when it fails) a first GMM trained on provisional
+utterances (short recordings whole, long ones with words spread over prepare's speech segments by length)
+with a wide beam. The recording is then cut at every pause where the anchors put a word boundary inside the
+pause, never by duration alone (a long pause inside one utterance is otherwise swallowed by a phone). The
+final model is trained on those chunks, and every chunk is aligned with it.
 """
-
 from __future__ import annotations
 
 import hashlib
