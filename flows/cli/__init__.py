@@ -20,6 +20,7 @@ from flows.cli import (
     ingest,
     init,
     lexicon,
+    models,
     prepare,
     watermark,
 )
@@ -40,6 +41,7 @@ _groups = [
     ("watermark", watermark.app),
     ("lexicon", lexicon.app),
     ("export", export.app),
+    ("models", models.app),
 ]
 
 for _command in _commands:
