@@ -6,9 +6,11 @@ Recordings with more than one stretch of speech get an anchoring pass over the w
 pocketsphinx's en-US aligner for English dialects, else (or when it fails) a first GMM trained on provisional
 utterances (short recordings whole, long ones with words spread over prepare's speech segments by length)
 with a wide beam. The recording is then cut at every pause where the anchors put a word boundary inside the
-pause, never by duration alone (a long pause inside one utterance is otherwise swallowed by a phone). The
-final model is trained on those chunks, and every chunk is aligned with it.
+pause, never by duration alone (a long pause inside one utterance is otherwise swallowed by a phone); a
+stretch with no such pause for over 30 s stays whole and is flagged. The final model is trained on those
+chunks, and every chunk is aligned with it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -254,6 +256,8 @@ def segments(
         rid = c.job.recording_id
         oov = [w for w in c.words if said[rid].source.get(w) == "oov"]
         flags = [f"oov:{w}" for w in oov]
+        if c.end_s - c.start_s > MAX_CHUNK_S:  # no anchored pause for that long: too long to train on
+            flags.append(f"longer_than_{MAX_CHUNK_S:g}s")
         if a.duration_outliers:
             flags.append(f"duration_outliers:{a.duration_outliers}")
         if a.loglike_per_frame < median - LOW_SCORE_MADS * max(mad, 1e-6):
