@@ -1,4 +1,4 @@
-"""Embedding: raise or lower each cell's log power by a fraction of a decibel, towards its target sign.
+"""Embedding: raise or lower each cell's log power, by a few decibels at most, towards its target sign.
 
 Informed (host-interference-cancelling) embedding: for each coded bit and each run of sync cells, the host's
 own projection on the pattern is measured first, and only the shortfall to a target margin is added. Cells
@@ -127,7 +127,7 @@ def embed(
     total = torch.zeros(slots, sign.shape[1], device=dev)
     cap = torch.linspace(LOW_BAND_CAP_DB, HIGH_BAND_CAP_DB, sign.shape[1], device=dev)
     y = x
-    for _ in range(PASSES):  # resynthesis loses part of each change; a second pass tops it up
+    for _ in range(PASSES):  # resynthesis loses part of each change, and neighbours move: each pass tops it up
         c = cells(log_power(stft(y)[BIN_LO:BIN_HI].T))
         total = torch.maximum(torch.minimum(total + _shortfall(c, sign, group, target_db), cap), -cap)
         gain = torch.ones(BIN_HI - BIN_LO, spec.shape[1], device=dev)
