@@ -31,6 +31,7 @@ from tasks.g2p import words_of
 from tasks.gmm_aligner import RATE_HZ, SILENCE, Alignment, AlignmentError, Interval, MonophoneAligner
 from tasks.ingest import staged
 from tasks.lexicon import Lexicon, Pronounced, bearer_exceptions, build, pronounce
+from tasks.working_copies import latest_derivatives
 
 MAX_CHUNK_S = 30.0
 MIN_CHUNK_S = 2.0
@@ -71,9 +72,7 @@ def jobs(
     if recording_id is not None:
         recordings = [r for r in recordings if r["recording_id"] == recording_id]
     bearers = {b["bearer_id"]: b for b in catalog.read("bearers").to_pylist()}
-    derivatives: dict[str, dict[str, Any]] = {}
-    for d in sorted(catalog.read("derivatives").to_pylist(), key=lambda d: d["created_at"]):
-        derivatives[d["recording_id"]] = d
+    derivatives = latest_derivatives(catalog)
     out, skipped = [], []
     for r in recordings:
         rid = r["recording_id"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from tasks.noise import FRAME_S
+from tasks.noise import FRAME_S, runs
 
 PITCH_RATE_HZ = 8000
 F0_RANGE_HZ = (70.0, 800.0)
@@ -62,10 +62,9 @@ def held_note_share(f0_hz: np.ndarray, periodicity: np.ndarray, energy: np.ndarr
     if not voiced.any():
         return 0.0
     cents = 1200 * np.log2(f0_hz)
-    edges = np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]]))
     held = 0
     step = int(0.1 / FRAME_S)
-    for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+    for s, e in runs(voiced):
         if not _MIN_RUN_S <= (e - s) * FRAME_S <= _MAX_RUN_S:
             continue
         smooth = np.convolve(cents[s:e], np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="valid")

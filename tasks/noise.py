@@ -32,12 +32,16 @@ def frame_power(x: np.ndarray, sr_hz: int) -> np.ndarray:
     return np.mean(np.square(x[: frames * n].reshape(frames, n), dtype=np.float64), axis=1)
 
 
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` of the runs of True in a boolean array (end exclusive)."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
 def runs_at_least(mask: np.ndarray, frames: int) -> np.ndarray:
     """``mask`` with its runs of True shorter than ``frames`` cleared."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     out = np.zeros(len(mask), dtype=bool)
-    for s, e in zip(starts, ends, strict=True):
+    for s, e in runs(mask):
         if e - s >= frames:
             out[s:e] = True
     return out

@@ -35,6 +35,7 @@ from tasks.noise import (
     estimate_noise,
     frame_power,
     robust_pause_frames,
+    runs,
     sound_activity,
 )
 from tasks.quality import (
@@ -191,9 +192,7 @@ def _frame_speech(regions: list[tuple[float, float]], frames: int) -> np.ndarray
 
 
 def _mask_regions(flags: np.ndarray) -> list[tuple[float, float]]:
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(s * FRAME_S, e * FRAME_S) for s, e in zip(starts, ends, strict=True)]
+    return [(s * FRAME_S, e * FRAME_S) for s, e in runs(flags)]
 
 
 def _gather(raw: Path, frames: np.ndarray, limit_s: float) -> np.ndarray:

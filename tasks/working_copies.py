@@ -44,6 +44,14 @@ def pending_recordings(
     return [r for r in rows if r["recording_id"] not in done]
 
 
+def latest_derivatives(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """The newest ``derivatives`` row of each recording, by recording id."""
+    latest: dict[str, dict[str, Any]] = {}
+    for d in sorted(catalog.read("derivatives").to_pylist(), key=lambda d: d["created_at"]):
+        latest[d["recording_id"]] = d
+    return latest
+
+
 def _finite(x: Any) -> Any:
     """JSON has no NaN or infinity; they become null."""
     if isinstance(x, float) and not math.isfinite(x):

@@ -23,6 +23,7 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from policies.decide import Context, Decision, MaterialFacts, Subject, decide
 from tasks.consent_records import bearer_facts, consent_records
+from tasks.working_copies import latest_derivatives
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,7 @@ def build_dataset(catalog: Catalog, bearer_id: str, *, at: datetime | None = Non
     facts = bearer_facts(catalog, bearer_id)
     consents = tuple(consent_records(catalog, bearer_id))
     recordings = {r["recording_id"]: r for r in catalog.read("recordings").to_pylist() if r["bearer_id"] == bearer_id}
-    gates: dict[str, str] = {}
-    for d in sorted(catalog.read("derivatives").to_pylist(), key=lambda d: d["created_at"]):
-        if d["recording_id"] in recordings:
-            gates[d["recording_id"]] = d["gate"]
+    gates = {rid: d["gate"] for rid, d in latest_derivatives(catalog).items()}
     decisions: dict[str, Decision] = {}
     items, left, consent_ids = [], [], set()
     segments = [Segment.from_dict(r) for r in catalog.read("segments").to_pylist() if r["recording_id"] in recordings]
