@@ -17,6 +17,7 @@ import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -208,11 +209,15 @@ def align_collection(
         x = audio[chunk.job.recording_id]
         return x[int(chunk.start_s * RATE_HZ) : int(chunk.end_s * RATE_HZ)]
 
-    first = MonophoneAligner(prons)
-    provisional = [c for j in job_list for c in _provisional(j)]
-    first.train(
-        [(f"p{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(provisional)], iterations=iterations
-    )
+    @cache  # trained only when some recording needs the GMM for its anchors
+    def first_model() -> MonophoneAligner:
+        model = MonophoneAligner(prons)
+        provisional = [c for j in job_list for c in _provisional(j)]
+        model.train(
+            [(f"p{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(provisional)], iterations=iterations
+        )
+        return model
+
     final_chunks: list[Chunk] = []
     for j in job_list:
         span = (j.speech[0][0], j.speech[-1][1]) if j.speech else (0.0, len(audio[j.recording_id]) / RATE_HZ)
@@ -223,7 +228,7 @@ def align_collection(
         anchors = anchor_pocketsphinx(whole, j.words) if j.dialect.startswith("en") else None
         if anchors is None:
             try:
-                first_pass = first.align(j.recording_id, whole, list(j.words), j.dialect, beam=ANCHOR_BEAM)
+                first_pass = first_model().align(j.recording_id, whole, list(j.words), j.dialect, beam=ANCHOR_BEAM)
                 anchors = [(k, w.start_s, w.end_s) for k, w in enumerate(first_pass.words)]
             except AlignmentError:
                 anchors = None
@@ -328,8 +333,8 @@ def commit(
     *,
     flow_run_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Write the segments (once, whatever the re-runs), one TextGrid per recording and an event each; return
-    a report per recording."""
+    """Write the segments (replacing the recordings' earlier ones), one TextGrid per recording and an event
+    each; return a report per recording."""
     from catalog.events import make_event
 
     # a re-run replaces a recording's segments: they are recomputed from the originals, never edited

@@ -188,7 +188,7 @@ class MonophoneAligner:
         for it in range(1, iterations + 1):
             total, frames = 0.0, 0
             for u, graph in graphs.items():
-                result = self._viterbi(graph, feats[u], u) or self._viterbi(graph, feats[u], u, TRAIN_BEAM)
+                result = self._viterbi(graph, feats[u], u)
                 if result is not None:
                     alignments[u], like = result
                     total, frames = total + like, frames + len(feats[u])
@@ -223,18 +223,21 @@ class MonophoneAligner:
 
         if len(feats) == 0:
             return None
-        decodable = khg.DecodableAmDiagGmmScaled(self.am, self.tm, feats, ACOUSTIC_SCALE)
-        result = khg.align_utterance_wrapper(
-            khg.AlignConfig(beam=beam, retry_beam=4 * beam), utt_id, ACOUSTIC_SCALE, graph, decodable, 0, 0, 0, 0.0, 0
-        )
-        alignment = list(result[5])
-        return (alignment, float(result[3]) / ACOUSTIC_SCALE) if alignment else None
+        # beam, then 4x beam (Kaldi's retry), then TRAIN_BEAM's pair when that is wider than what was tried
+        for b in (beam, TRAIN_BEAM) if TRAIN_BEAM > beam else (beam,):
+            decodable = khg.DecodableAmDiagGmmScaled(self.am, self.tm, feats, ACOUSTIC_SCALE)
+            result = khg.align_utterance_wrapper(
+                khg.AlignConfig(beam=b, retry_beam=4 * b), utt_id, ACOUSTIC_SCALE, graph, decodable, 0, 0, 0, 0.0, 0
+            )
+            if result[5]:
+                return list(result[5]), float(result[3]) / ACOUSTIC_SCALE
+        return None
 
     def align(self, utt_id: str, audio: np.ndarray, words: list[str], dialect: str, *, beam: float = 10.0) -> Alignment:
         """Word and phone intervals of one utterance (16 kHz audio), on the audio's own timeline."""
         feats = features(audio)
         graph = self._graph(words, dialect, audio)
-        result = self._viterbi(graph, feats, utt_id, beam) or self._viterbi(graph, feats, utt_id, TRAIN_BEAM)
+        result = self._viterbi(graph, feats, utt_id, beam)
         if result is None:
             raise AlignmentError(
                 f"{utt_id}: the transcript does not fit the audio ({len(words)} words in {len(audio) / RATE_HZ:.1f} s):"

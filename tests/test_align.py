@@ -105,3 +105,16 @@ def test_the_mfa_backend_says_when_mfa_is_missing(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(mfa_backend.shutil, "which", lambda name: None)
     with pytest.raises(mfa_backend.MfaMissing, match="not installed"):
         mfa_backend.align([], {})
+
+
+def test_recordings_that_cannot_be_aligned_say_why() -> None:
+    from tasks.alignment import _skip_reason
+
+    rec = {"transcript": "The water is wide."}
+    passed = {"gate": "pass", "gate_reasons": []}
+    assert _skip_reason({"transcript": "  1974 "}, passed, "en-us") == "no transcript"
+    assert _skip_reason(rec, None, "en-us").startswith("no working copy: run `heirloom prepare`")
+    failed = {"gate": "fail", "gate_reasons": ["1 dropout(s), first at 2.00 s"]}
+    assert _skip_reason(rec, failed, "en-us") == "working copy failed its gate (1 dropout(s), first at 2.00 s)"
+    assert _skip_reason(rec, passed, None).startswith("no dialect for the recording or its bearer")
+    assert _skip_reason(rec, {"gate": "review", "gate_reasons": ["DNSMOS OVRL 2.1 (< 2.5)"]}, "en-us") == ""

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tasks.watermark.coding import CODED_BITS, PAYLOAD_BITS, conv_encode, crc, viterbi
-from tasks.watermark.embedding import SILENT_DBFS, check_length, mono16k
+from tasks.watermark.embedding import check_length, is_silent, mono16k
 from tasks.watermark.keys import WatermarkKey
 from tasks.watermark.layout import (
     BAND_BINS,
@@ -150,7 +150,7 @@ def candidates(
     """The best sync candidates of ``audio``, decoded, best score first (empty for silence)."""
     x16 = mono16k(audio, sr_hz)
     check_length(len(x16))
-    if float(np.sqrt(np.mean(np.square(x16, dtype=np.float64)))) <= 10 ** (SILENT_DBFS / 20):
+    if is_silent(x16):
         return []
     dev = torch.device(device)
     layout = Layout.from_key(key).to(dev)

@@ -61,6 +61,11 @@ def check_length(n16: int) -> None:
         )
 
 
+def is_silent(x16: np.ndarray) -> bool:
+    """At or under ``SILENT_DBFS`` RMS: nothing can carry a mark, so none can be there."""
+    return float(np.sqrt(np.mean(np.square(x16, dtype=np.float64)))) <= 10 ** (SILENT_DBFS / 20)
+
+
 def parse_payload(text: str) -> bytes:
     """A payload given as hex: exactly 8 hex digits (32 bits)."""
     clean = text.lower().removeprefix("0x")
@@ -115,8 +120,7 @@ def embed(
         raise WatermarkError(f"the payload must be {PAYLOAD_BITS} bits (4 bytes), got {len(payload)} bytes")
     x16 = mono16k(audio, sr_hz)
     check_length(len(x16))
-    rms = float(np.sqrt(np.mean(np.square(x16, dtype=np.float64))))
-    if rms <= 10 ** (SILENT_DBFS / 20):
+    if is_silent(x16):
         raise WatermarkError(f"the clip is silent (below {SILENT_DBFS:g} dBFS): there is nothing to carry a mark")
     dev = torch.device(device)
     layout = Layout.from_key(key).to(dev)
