@@ -27,13 +27,14 @@ apt_setup() {
 venv_setup() {
   local stamp=$VENV/.installed
   local want
-  want=$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+  want=$(cat requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/heirloom" ]; then
     return 0
   fi
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -r requirements.txt -c constraints.txt >&2
+  "$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt >&2
   "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
   echo "$want" > "$stamp"
 }
