@@ -100,3 +100,7 @@ class ProtocolError(HeirloomError):
 
 class WatermarkError(HeirloomError):
     """A watermark cannot be embedded or looked for: a missing key, a bad payload, audio unfit for it."""
+
+
+class VoiceModelError(HeirloomError):
+    """A voice model cannot be trained, loaded or used: no base model, too little data, unknown phones."""

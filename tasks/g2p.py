@@ -27,7 +27,7 @@ ENGLISH_VOICES = (
 )
 _VOWELS = "aeiouyæɑɐɒɔəɘɚɛɜɝɞɤɪɯɵɶʉʊʌʏøœɨ"
 _CONSONANTS = "bcdfhjklmnpqrstvwxzçðŋɟɡɣɦɫɬɭɮɰɱɲɳɴɸɹɺɻɽɾʀʁʂʃʈʋʍʎʐʑʒʔʕʝβθχ"
-_MODIFIERS = "ːˑʰʲʷ̩̃̚ʼ"
+MODIFIERS = "ːˑʰʲʷ̩̃̚ʼ"
 PHONES: frozenset[str] = frozenset(
     [
         *_VOWELS,
@@ -92,12 +92,12 @@ PHONES: frozenset[str] = frozenset(
         GARBAGE,
     ]
 )
-_SYMBOLS = frozenset(_VOWELS + _CONSONANTS + _MODIFIERS)
+SYMBOLS = frozenset(_VOWELS + _CONSONANTS + MODIFIERS)
 
 
 def is_phone(phone: str) -> bool:
     """A phone of the shared set: a listed one, or IPA letters with length, nasal or other diacritics."""
-    return phone in PHONES or (bool(phone) and phone[0] not in _MODIFIERS and set(phone) <= _SYMBOLS)
+    return phone in PHONES or (bool(phone) and phone[0] not in MODIFIERS and set(phone) <= SYMBOLS)
 
 
 _STRESS = str.maketrans("", "", "ˈˌ\u200d\u0361")
@@ -162,7 +162,7 @@ def _greedy(chunk: str) -> list[str]:
                 i += size
                 break
         else:
-            if chunk[i] in _MODIFIERS and out:
+            if chunk[i] in MODIFIERS and out:
                 out[-1] += chunk[i]
             else:
                 out.append(chunk[i])

@@ -19,7 +19,9 @@ def add_bearer(cat: Catalog, bearer_id: str, status: str = "living", communities
     cat.insert_new("bearers", [Bearer(bearer_id=bearer_id, status=status, community_ids=communities)], key="bearer_id")  # type: ignore[arg-type]
 
 
-def add_recording(cat: Catalog, store: Storage, bearer_id: str, labels: tuple[str, ...] = ()) -> str:
+def add_recording(
+    cat: Catalog, store: Storage, bearer_id: str, labels: tuple[str, ...] = (), language: str | None = None
+) -> str:
     data = uuid.uuid4().bytes * 100
     rid = hashlib.sha256(data).hexdigest()
     store.create(f"originals/{rid[:2]}/{rid}.wav", data)
@@ -39,6 +41,7 @@ def add_recording(cat: Catalog, store: Storage, bearer_id: str, labels: tuple[st
                 duration_s=1.0,
                 size_bytes=len(data),
                 tk_labels=labels,
+                language=language,
             )
         ],
     )

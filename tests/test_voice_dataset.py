@@ -3,6 +3,8 @@ listed with its reason, and the manifest hash is stable."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,20 @@ from catalog.tables import Catalog
 from tasks.consent_records import grant
 from tests.consent_factory import add_bearer, add_recording
 from voice_models.dataset import build_dataset, store_manifest
+
+PHONES = json.dumps(
+    {
+        "words": [["the", 1.0, 1.2], ["water", 1.2, 1.7]],
+        "phones": [
+            ["ð", 1.0, 1.1],
+            ["ə", 1.1, 1.2],
+            ["w", 1.2, 1.4],
+            ["ɔː", 1.4, 1.5],
+            ["t", 1.5, 1.6],
+            ["ɚ", 1.6, 1.7],
+        ],
+    }
+)
 
 
 def derivative(rid: str, gate: str) -> Derivative:
@@ -27,7 +43,7 @@ def segment(rid: str, n: int, flags: tuple[str, ...] = ()) -> Segment:
         1.0 + 3 * n,
         3.5 + 3 * n,
         "the water is wide",
-        "{}",
+        PHONES,
         "en-us",
         "en-us/v1",
         -300.0,
@@ -52,6 +68,7 @@ def archive(tmp_path: Path) -> tuple[Catalog, object, dict[str, str]]:
     cat.append("derivatives", [derivative(rec[k], "pass") for k in ("ok", "excluded", "secret", "silent_bearer")])
     cat.append("derivatives", [derivative(rec["review"], "review")])
     segs = [segment(rid, 0) for rid in rec.values()] + [segment(rec["ok"], 1, ("oov:qxz",)), segment(rec["ok"], 2)]
+    segs.append(replace(segment(rec["ok"], 3), phones="{}"))
     cat.append("segments", segs)
     grant(
         cat,
@@ -75,6 +92,7 @@ def test_only_eligible_segments_enter_and_the_rest_say_why(archive) -> None:
     assert reasons[rec["review"] + "/0"] == "working copy gate is review, not pass"
     assert reasons[rec["unprepared"] + "/0"] == "working copy gate is missing, not pass"
     assert reasons[rec["ok"] + "/1"] == "alignment flagged for review: oov:qxz"
+    assert reasons[rec["ok"] + "/3"] == "no aligned phones"
     assert ds.consent_ids and ds.seconds == pytest.approx(5.0)
 
 

@@ -24,6 +24,7 @@ from catalog.tables import Catalog
 from policies.decide import Context, Decision, MaterialFacts, Subject, decide
 from tasks.consent_records import bearer_facts, consent_records
 from tasks.working_copies import latest_derivatives
+from voice_models.phones import segment_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Item:
     end_s: float
     text: str
     content_sha256: str
+    words: tuple[tuple[str, ...], ...] = ()  # the aligned phones, word by word: what the model reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +92,13 @@ def build_dataset(catalog: Catalog, bearer_id: str, *, at: datetime | None = Non
             material = MaterialFacts(rid, tuple(recordings[rid]["tk_labels"] or ()))
             decisions[rid] = decide("train_model", Subject(facts, consents, material), Context(at=at))
         decision = decisions[rid]
-        reason = _reason(gates.get(rid), s, decision)
+        words = segment_words(s.phones)
+        reason = _reason(gates.get(rid), s, decision) or ("" if words else "no aligned phones")
         if reason:
             left.append(Left(s.segment_id, rid, reason))
             continue
         consent_ids.update(decision.consent_ids)
-        items.append(Item(s.segment_id, rid, s.start_s, s.end_s, s.text, content_sha256(s)))
+        items.append(Item(s.segment_id, rid, s.start_s, s.end_s, s.text, content_sha256(s), words))
     return Dataset(bearer_id, at, tuple(items), tuple(left), tuple(sorted(consent_ids)))
 
 

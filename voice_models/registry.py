@@ -15,12 +15,13 @@ The bearer's previous active version is retired when a new one is promoted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from catalog.manifests import VoiceModelVersion
 from catalog.tables import Catalog
-from heirloom.errors import CatalogError
+from heirloom.errors import CatalogError, ObjectExistsError
 
 MAX_RACES = 20
 
@@ -63,13 +64,30 @@ def get(catalog: Catalog, model_id: str) -> VoiceModelVersion:
     return found[0]
 
 
-def register(catalog: Catalog, candidate: VoiceModelVersion) -> VoiceModelVersion:
-    """Insert ``candidate`` as the bearer's next version (its own version and model_id are ignored)."""
+def register(
+    catalog: Catalog,
+    candidate: VoiceModelVersion,
+    *,
+    place: Callable[[VoiceModelVersion], VoiceModelVersion] | None = None,
+) -> VoiceModelVersion:
+    """Insert ``candidate`` as the bearer's next version (its own version and model_id are ignored).
+
+    ``place`` puts the version's files where the row will say they are, and returns the row with their URIs; it
+    raises ObjectExistsError when a concurrent registration has already taken that version's folder.
+    """
+    taken = 0
     for _ in range(MAX_RACES):
-        version = max((m.version for m in versions(catalog, candidate.bearer_id)), default=0) + 1
+        version = max([taken, *(m.version for m in versions(catalog, candidate.bearer_id))]) + 1
         row = replace(candidate, version=version, model_id=f"{candidate.bearer_id}-v{version}", status="candidate")
+        if place is not None:
+            try:
+                row = place(row)
+            except ObjectExistsError:
+                taken = version
+                continue
         if catalog.insert_new("models", [row], key=("bearer_id", "version")):
             return row
+        taken = version
     raise CatalogError(f"could not register a version for {candidate.bearer_id}: {MAX_RACES} concurrent registrations")
 
 

@@ -22,6 +22,7 @@ from flows.cli import (
     lexicon,
     models,
     prepare,
+    train,
     watermark,
 )
 
@@ -33,7 +34,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_commands = [init.init, ingest.ingest, prepare.prepare, align.align, fixity.fixity, erase.erase, audit.audit, demo.demo]
+_commands = [
+    init.init,
+    ingest.ingest,
+    prepare.prepare,
+    align.align,
+    fixity.fixity,
+    train.train,
+    erase.erase,
+    audit.audit,
+    demo.demo,
+]
 _groups = [
     ("catalog", catalog.app),
     ("bearers", bearers.app),
@@ -42,6 +53,7 @@ _groups = [
     ("lexicon", lexicon.app),
     ("export", export.app),
     ("models", models.app),
+    ("base", train.base_app),
 ]
 
 for _command in _commands:

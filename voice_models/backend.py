@@ -1,0 +1,140 @@
+"""One interface for voice backends, and the registry that names them.
+
+A backend trains a multi-speaker base model, fine-tunes it for one bearer (adding their speaker), exports
+the generator alone as the versioned artefact, synthesizes from phones, and is evaluated the same way as
+every other backend (:mod:`voice_models.evaluation`). Backends work on local folders; moving folders to and
+from the archive's model store is the training module's job.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from heirloom.errors import VoiceModelError
+from voice_models.phones import Words
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One training or held-out example: a speaker's audio and the phones aligned to it."""
+
+    segment_id: str
+    speaker: str
+    text: str
+    words: Words
+    audio: np.ndarray = field(repr=False)
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """What a training run is asked to do; recorded on the model version as its hyper-parameters.
+
+    ``batch_size`` None means: from free GPU memory on a GPU, 4 on CPU. ``checkpoint_every`` steps the whole
+    training state is saved, so a killed run resumes from there.
+    """
+
+    preset: str = "small"
+    steps: int = 2000
+    batch_size: int | None = None
+    learning_rate: float = 2e-4
+    freeze_encoder: bool = True
+    max_utterance_s: float = 12.0
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    resumed_from_step: int
+    seconds: float
+    loss_first: float
+    loss_last: float
+    device: str
+    batch_size: int
+    utterances: int
+    utterances_too_long: int
+    audio_seconds: float
+
+
+CheckpointHook = Callable[[Path], None]
+
+
+class VoiceBackend(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def train_base(
+        self, utterances: Sequence[Utterance], out_dir: Path, hp: Hyperparameters, *, on_checkpoint: CheckpointHook
+    ) -> TrainResult:
+        """A multi-speaker base model from scratch, saved in ``out_dir`` (with what fine-tuning needs)."""
+
+    @abstractmethod
+    def fine_tune(
+        self,
+        base_dir: Path,
+        speaker: str,
+        utterances: Sequence[Utterance],
+        work_dir: Path,
+        hp: Hyperparameters,
+        *,
+        on_checkpoint: CheckpointHook,
+    ) -> TrainResult:
+        """Fine-tune the base in ``base_dir`` for ``speaker``; resumes from a checkpoint left in ``work_dir``."""
+
+    @abstractmethod
+    def export(self, work_dir: Path, out_dir: Path) -> list[Path]:
+        """The generator alone (no discriminator, no optimiser state) of a finished run, as files in ``out_dir``."""
+
+    @abstractmethod
+    def speakers(self, model_dir: Path) -> list[str]:
+        """The speakers an exported or base model can speak as."""
+
+    @abstractmethod
+    def synthesize(self, model_dir: Path, words: Words, speaker: str) -> tuple[np.ndarray, int]:
+        """Mono float audio of ``words`` in ``speaker``'s voice, and its sample rate."""
+
+    def evaluate(
+        self,
+        model_dir: Path,
+        speaker: str,
+        held_out: Sequence[Utterance],
+        others: Sequence[Utterance],
+        *,
+        language: str | None,
+    ) -> dict[str, Any]:
+        """The documented metrics (see :mod:`voice_models.evaluation`) of this model speaking as ``speaker``."""
+        from voice_models.evaluation import evaluate
+
+        return evaluate(lambda words: self.synthesize(model_dir, words, speaker), held_out, others, language=language)
+
+
+_BACKENDS: dict[str, type[VoiceBackend]] = {}
+
+
+def register_backend(cls: type[VoiceBackend]) -> type[VoiceBackend]:
+    _BACKENDS[cls.name] = cls
+    return cls
+
+
+def get_backend(name: str) -> VoiceBackend:
+    if name not in _BACKENDS:
+        # the built-in backend registers itself on import; importing it here keeps torch out of quick commands
+        import voice_models.vits  # noqa: F401
+    if name not in _BACKENDS:
+        raise VoiceModelError(f"no voice backend {name!r}; known: {', '.join(sorted(_BACKENDS))}")
+    return _BACKENDS[name]()

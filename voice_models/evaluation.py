@@ -1,0 +1,153 @@
+"""How a voice model is judged: on held-out segments of its bearer, never seen in training.
+
+- ``similarity_to_bearer``: cosine similarity (resemblyzer d-vectors) between each synthesized held-out text
+  and the bearer's real held-out recordings, averaged; ``similarity_to_others``: the same against each other
+  bearer's real recordings, the highest of them (the voice it is most easily taken for).
+- ``wer``: word error rate of an ASR reading the synthesized texts. English: pocketsphinx's en-US acoustic
+  model with a word-loop grammar over the bearer's own vocabulary (its general language model would measure
+  itself on lyrics and dialect words more than the voice); other languages: an ASR registered with
+  :func:`register_asr`, else None (the promotion gate then refuses it: no intelligibility, no exhibit).
+- ``dnsmos_ovrl``: DNSMOS P.835 overall of the synthesized audio, averaged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import soxr
+
+from voice_models.backend import Utterance
+from voice_models.phones import Words
+
+Synthesize = Callable[[Words], tuple[np.ndarray, int]]
+Recognize = Callable[[np.ndarray, Sequence[str]], str]  # 16 kHz audio, the allowed vocabulary -> words
+RATE_HZ = 16000
+HELD_OUT_FRACTION = 0.1
+MAX_HELD_OUT = 20
+_ENCODER_LOCK = threading.Lock()
+_ASR: dict[str, Recognize] = {}
+
+
+def split_held_out(utterance_ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """(train, held-out) ids: a stable tenth (1 to 20) chosen by hash, so a retraining holds out the same ones."""
+    ranked = sorted(utterance_ids, key=lambda i: hashlib.sha256(i.encode()).hexdigest())
+    n = min(MAX_HELD_OUT, max(1, round(len(ranked) * HELD_OUT_FRACTION))) if len(ranked) > 1 else 0
+    return set(ranked[n:]), set(ranked[:n])
+
+
+def register_asr(language_prefix: str, recognize: Recognize) -> None:
+    """Use ``recognize`` for intelligibility of languages whose code starts with ``language_prefix``."""
+    _ASR[language_prefix] = recognize
+
+
+@lru_cache(maxsize=1)
+def _encoder():
+    from resemblyzer import VoiceEncoder
+
+    return VoiceEncoder("cpu", verbose=False)
+
+
+def _to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    x = np.asarray(audio, dtype=np.float32)
+    return x if rate == RATE_HZ else soxr.resample(x, rate, RATE_HZ).astype(np.float32)
+
+
+def embedding(audio: np.ndarray, rate: int) -> np.ndarray | None:
+    """A unit-norm resemblyzer d-vector, or None when too little voiced audio remains after its VAD trim."""
+    from resemblyzer import preprocess_wav
+
+    wav = preprocess_wav(_to_16k(audio, rate), source_sr=RATE_HZ)
+    if len(wav) < RATE_HZ // 4:
+        return None
+    with _ENCODER_LOCK:
+        e = _encoder().embed_utterance(wav)
+    return e / max(np.linalg.norm(e), 1e-9)
+
+
+def voice_of(utterances: Sequence[Utterance]) -> np.ndarray | None:
+    """The mean d-vector of a speaker's recordings (unit norm)."""
+    vectors = [v for u in utterances if (v := embedding(u.audio, u.sample_rate)) is not None]
+    if not vectors:
+        return None
+    m = np.mean(vectors, axis=0)
+    return m / max(np.linalg.norm(m), 1e-9)
+
+
+def _pocketsphinx(audio16k: np.ndarray, vocabulary: Sequence[str]) -> str:
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(samprate=RATE_HZ, loglevel="FATAL")
+    known = sorted({w for w in vocabulary if decoder.lookup_word(w) is not None})
+    if not known:
+        return ""
+    decoder.add_jsgf_string("words", "#JSGF V1.0;\ngrammar words;\npublic <s> = ( " + " | ".join(known) + " )* ;\n")
+    decoder.activate_search("words")
+    decoder.start_utt()
+    decoder.process_raw((np.clip(audio16k, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp().hypstr if decoder.hyp() else ""
+
+
+register_asr("en", _pocketsphinx)
+
+
+def _recognizer(language: str | None) -> Recognize | None:
+    for prefix, fn in sorted(_ASR.items(), key=lambda kv: -len(kv[0])):
+        if language and language.startswith(prefix):
+            return fn
+    return None
+
+
+def word_errors(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    import kaldialign
+
+    return int(kaldialign.edit_distance(list(reference), list(hypothesis))["total"])
+
+
+def evaluate(
+    synthesize: Synthesize, held_out: Sequence[Utterance], others: Sequence[Utterance], *, language: str | None
+) -> dict[str, Any]:
+    """The metrics of one model voice on the held-out texts (see the module's docstring)."""
+    from tasks.g2p import words_of
+    from tasks.quality import dnsmos
+
+    bearer = voice_of(held_out)
+    by_speaker: dict[str, list[Utterance]] = {}
+    for u in others:
+        by_speaker.setdefault(u.speaker, []).append(u)
+    other_voices = [v for us in by_speaker.values() if (v := voice_of(us)) is not None]
+    asr = _recognizer(language)
+    vocabulary = sorted({w for u in held_out for w in words_of(u.text)})
+    sims, sims_other, mos, errors, ref_words, seconds, synth_s = [], [], [], 0, 0, 0.0, 0.0
+    for u in held_out:
+        t0 = time.perf_counter()
+        audio, rate = synthesize(u.words)
+        synth_s += time.perf_counter() - t0
+        seconds += len(audio) / rate
+        x16 = _to_16k(audio, rate)
+        v = embedding(audio, rate)
+        if v is not None and bearer is not None:
+            sims.append(float(v @ bearer))
+        if v is not None and other_voices:
+            sims_other.append(max(float(v @ o) for o in other_voices))
+        mos.append(dnsmos(x16)["ovrl"])
+        if asr is not None:
+            ref = words_of(u.text)
+            errors += word_errors(ref, asr(x16, vocabulary).split())
+            ref_words += len(ref)
+    return {
+        "held_out": len(held_out),
+        "similarity_to_bearer": round(float(np.mean(sims)), 4) if sims else None,
+        "similarity_to_others": round(float(np.mean(sims_other)), 4) if sims_other else None,
+        "wer": round(errors / ref_words, 4) if asr is not None and ref_words else None,
+        "asr": "pocketsphinx-en-us-word-loop" if asr is _pocketsphinx else (None if asr is None else "registered"),
+        "dnsmos_ovrl": round(float(np.nanmean(mos)), 3) if mos else None,
+        "synthesized_s": round(seconds, 2),
+        "synthesis_rtf": round(seconds / synth_s, 1) if synth_s else None,
+    }
