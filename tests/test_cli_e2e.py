@@ -144,6 +144,13 @@ def test_demo_builds_and_ingests(tmp_path: Path) -> None:
         cli("catalog", "query", "select text, lexicon_version from segments", "--json", archive=archive).stdout
     )
     assert segments and all(s["lexicon_version"].endswith("/v1") and s["text"] for s in segments)
+    voice = result["voice"]  # a tiny model for the one bearer whose consent covers training, none for the others
+    assert [(m["model_id"], m["status"]) for m in voice["models"]] == [("b-ayrshire-v1", "candidate")]
+    assert set(voice["skipped"]) == {"b-brooklyn", "b-cardiff", "b-kansas", "b-kingston"}
+    shown = json.loads(cli("models", "show", "b-ayrshire-v1", "--json", archive=archive).stdout)
+    assert shown["base_model"] == "demo-tiny" and shown["metrics"]["baseline"]["held_out"] >= 1
+    assert Path(shown["model_card_uri"]).read_text().startswith("# Voice model b-ayrshire-v1")
+    assert result["audit"]["ok"]
 
 
 def test_consent_revoke_audit_erase_commands(tmp_path: Path) -> None:

@@ -136,10 +136,10 @@ def train_base(
             utterances += load_utterances(catalog, storage, ds.items, bearer, rate)
             speakers.append(bearer)
             manifests[bearer] = store_manifest(storage, ds)["sha256"]
-    if len(speakers) < 2:
+    if not speakers:
         raise VoiceModelError(
-            f"a base model needs eligible segments of at least 2 bearers; found {len(speakers)}. Prepare and align "
-            "more recordings, or place a base model in the store"
+            "no bearer has segments eligible for training (consent, quality gate, alignment flags); prepare and "
+            "align more recordings, or place a base model in the store"
         )
     out = work / "base"
     result = impl.train_base(utterances, out, hp, on_checkpoint=lambda _: None)
