@@ -104,6 +104,10 @@ def carry_out(
         catalog.update("clips", f"clip_id IN ({_sql_list(clip_ids)})", {"status": "'withdrawn'"})
     deleted = _delete_objects(archive, [m["artifact_uri"] for m in models], model_dirs=True)
     deleted += _delete_objects(archive, [c["uri"] for c in clips], model_dirs=False)
+    if MODEL_SCOPES & set(scopes):  # weights of trainings still running or killed: no model row names them yet
+        for obj in list(archive.list(f"models/{bearer_id}/training/")):
+            archive.delete(obj.key)
+            deleted.append(archive.uri(obj.key))
     purged = []
     if clip_ids:
         catalog.delete("clips", f"clip_id IN ({_sql_list(clip_ids)})")

@@ -172,3 +172,17 @@ def test_revocation_during_training_registers_nothing_and_deletes_the_weights(
     assert versions(cat, "b-01") == []
     assert not list(store.list("models/b-01/v")) and not list(store.list(seen["trained"].run_prefix))
     assert not Path(seen["trained"].export_dir).exists()
+
+
+def test_revoking_training_consent_deletes_the_checkpoints_of_unfinished_trainings(tmp_path: Path) -> None:
+    from tasks.consent_records import grant
+    from tests.consent_factory import add_bearer
+
+    store = open_storage(str(tmp_path / "archive"))
+    cat = Catalog(store)
+    add_bearer(cat, "b-01")
+    grant(cat, store, bearer_id="b-01", grantor_type="self", grantor_id="b-01", scopes=["preserve", "model_training"])
+    store.put("models/b-01/training/0123/checkpoint.pth", b"weights of a killed run")
+    report = carry_out(cat, store, "b-01", ["model_training"], "withdrawn")
+    assert not list(store.list("models/b-01/training/"))
+    assert store.uri("models/b-01/training/0123/checkpoint.pth") in report.objects_deleted

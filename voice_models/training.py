@@ -1,7 +1,8 @@
 """Training a bearer's voice model end to end, between the archive's model store and a backend.
 
 Store layout (``models/`` in the archive):
-- ``base/<name>/``: a base checkpoint (with its discriminator, which fine-tuning needs) and ``model.json``;
+- ``base/<name>/``: a base checkpoint (with its discriminator, which fine-tuning needs) and ``model.json``
+  (``base-training/<name>/`` holds its checkpoint while it trains);
 - ``<bearer>/training/<run>/``: the checkpoint of a run in progress, ``<run>`` a hash of dataset, base and
   hyper-parameters, so the same request after a kill resumes where the last checkpoint left it;
 - ``<bearer>/v<N>/``: the exported generator, ``model.json`` and ``MODEL_CARD.md`` of version N.
@@ -142,9 +143,15 @@ def train_base(
             "align more recordings, or place a base model in the store"
         )
     out = work / "base"
-    result = impl.train_base(utterances, out, hp, on_checkpoint=lambda _: None)
+    run_prefix = f"models/base-training/{name}/"
+    _download(storage, run_prefix, out)
+    result = impl.train_base(
+        utterances, out, hp, on_checkpoint=lambda path: _upload(storage, path, run_prefix + path.name)
+    )
     for path in sorted(out.iterdir()):
         _upload(storage, path, prefix + path.name, new=True)
+    for obj in list(storage.list(run_prefix)):
+        storage.delete(obj.key)
     return {
         "base": name,
         "uri": storage.uri(prefix),

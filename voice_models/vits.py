@@ -70,8 +70,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 MODEL_JSON = "model.json"
 CHECKPOINT = "checkpoint.pth"
 GENERATOR = "generator.pth"
-# A step of the standard preset at batch 1 and 12 s of audio needs about 2.5 GB with bfloat16; the rest of the
-# card is shared out at that rate, kept within what the GAN's batch statistics tolerate.
+# Free GPU memory is shared out at an assumed 2.5 GB per item (the standard preset, 12 s utterances, bfloat16):
+# an estimate, not measured here, as no GPU was lent while this was written; --batch-size overrides it.
 _GPU_BYTES_PER_ITEM = 2.5e9
 _GPU_BATCH_RANGE = (4, 48)
 _CPU_BATCH = 4
@@ -199,7 +199,6 @@ def _train(
     hp: Hyperparameters,
     work_dir: Path,
     on_checkpoint: CheckpointHook,
-    extra_state: dict[str, Any],
 ) -> TrainResult:
     started = time.monotonic()
     device = _device()
@@ -217,6 +216,11 @@ def _train(
     checkpoint = work_dir / CHECKPOINT
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state.get("speakers") != list(speakers):
+            raise VoiceModelError(
+                f"the checkpoint {checkpoint} was made for speakers {state.get('speakers')}, not {list(speakers)}; "
+                "delete it (or the run's folder in the model store) to start this training over"
+            )
         model.load_state_dict(state["model"])
         for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
@@ -232,7 +236,8 @@ def _train(
                 _, loss = model.train_step(data, criteria[index], index)
             optimizers[index].zero_grad(set_to_none=True)
             loss["loss"].backward()
-            torch.nn.utils.clip_grad_norm_([p for g in optimizers[index].param_groups for p in g["params"]], 1000.0)
+            params = [p for g in optimizers[index].param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, 1000.0)  # coqui's VITS recipe clips both networks at 1000
             optimizers[index].step()
         losses.append(float((loss["loss_mel"] + loss["loss_kl"] + loss["loss_duration"]).detach()))
         step += 1
@@ -244,7 +249,7 @@ def _train(
                 "losses": losses,
                 "python_rng": rng.getstate(),
                 "torch_rng": torch.get_rng_state(),
-                **extra_state,
+                "speakers": list(speakers),
             }
             _atomic_save(state, checkpoint)
             on_checkpoint(checkpoint)
@@ -281,7 +286,7 @@ class VitsBackend(VoiceBackend):
         speakers = sorted({u.speaker for u in utterances})
         out_dir.mkdir(parents=True, exist_ok=True)
         model = _build(hp.preset, speakers)
-        result = _train(model, speakers, utterances, hp, out_dir, on_checkpoint, {})
+        result = _train(model, speakers, utterances, hp, out_dir, on_checkpoint)
         _write_model_json(out_dir, hp.preset, speakers, kind="base")
         return result
 
@@ -303,7 +308,7 @@ class VitsBackend(VoiceBackend):
         model = _build(hp.preset, speakers)
         if not (work_dir / CHECKPOINT).exists():
             self._load_base(model, base_dir / CHECKPOINT, added=len(speakers) - len(base["speakers"]))
-        result = _train(model, speakers, utterances, hp, work_dir, on_checkpoint, {})
+        result = _train(model, speakers, utterances, hp, work_dir, on_checkpoint)
         _write_model_json(work_dir, hp.preset, speakers, kind="fine-tune", speaker=speaker)
         return result
 
