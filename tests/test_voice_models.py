@@ -186,3 +186,34 @@ def test_revoking_training_consent_deletes_the_checkpoints_of_unfinished_trainin
     report = carry_out(cat, store, "b-01", ["model_training"], "withdrawn")
     assert not list(store.list("models/b-01/training/"))
     assert store.uri("models/b-01/training/0123/checkpoint.pth") in report.objects_deleted
+
+
+def test_training_on_an_s3_archive_resumes_from_the_store_and_registers(
+    s3_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import voice_models.training as training
+
+    cat, store = voice_archive(s3_env + "/archive", {"b-01": "en-us+m3", "b-02": "en-us+f2"})
+    train_base(cat, store, "tiny-base", replace(TINY, steps=3), work=tmp_path / "base")
+    assert {o.key.rsplit("/", 1)[1] for o in store.list("models/base/tiny-base/")} == {"checkpoint.pth", "model.json"}
+    assert not list(store.list("models/base-training/"))
+
+    class Killed(Exception):
+        pass
+
+    upload = training._upload
+
+    def upload_then_die(storage, path, key, *, new=False):
+        upload(storage, path, key, new=new)
+        raise Killed
+
+    hp = replace(TINY, steps=4, checkpoint_every=2)
+    monkeypatch.setattr(training, "_upload", upload_then_die)
+    with pytest.raises(Killed):
+        fine_tune(cat, store, "b-01", "tiny-base", hp, work=tmp_path / "a")
+    monkeypatch.setattr(training, "_upload", upload)
+    trained = fine_tune(cat, store, "b-01", "tiny-base", hp, work=tmp_path / "b")  # a fresh node: only the store
+    assert (trained.training["resumed_from_step"], trained.training["steps"]) == (2, 4)
+    row = register_trained(cat, store, trained)
+    assert row.artifact_uri == f"{s3_env}/archive/models/b-01/v1/generator.pth"
+    assert store.read_bytes("models/b-01/v1/dataset.json") and not list(store.list(trained.run_prefix))

@@ -77,7 +77,8 @@ def add_voice(cat: Catalog, store: Storage, bearer_id: str, voice: str, *, conse
     return rid
 
 
-def voice_archive(root: Path, bearers: dict[str, str] | None = None) -> tuple[Catalog, Storage]:
+def voice_archive(root: Path | str, bearers: dict[str, str] | None = None) -> tuple[Catalog, Storage]:
+    """Local when ``root`` is a path, S3 when it is an ``s3://`` URI."""
     from catalog.storage import open_storage
 
     store = open_storage(str(root))
