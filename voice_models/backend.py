@@ -78,6 +78,10 @@ class VoiceBackend(ABC):
     name: ClassVar[str]
 
     @abstractmethod
+    def sample_rate(self, preset: str) -> int:
+        """The audio rate a model of ``preset`` is trained and speaks at."""
+
+    @abstractmethod
     def train_base(
         self, utterances: Sequence[Utterance], out_dir: Path, hp: Hyperparameters, *, on_checkpoint: CheckpointHook
     ) -> TrainResult:

@@ -107,8 +107,8 @@ def load_utterances(
         if d is None:
             raise VoiceModelError(f"recording {rid} has no working copy; run `heirloom prepare --recording {rid}`")
         with staged(storage, storage.key_of(d["uri"])) as path:
+            sr = sf.info(str(path)).samplerate
             for item in mine:
-                sr = sf.info(str(path)).samplerate
                 x, _ = sf.read(
                     str(path), start=int(item.start_s * sr), stop=int(item.end_s * sr), dtype="float32", always_2d=True
                 )
