@@ -55,7 +55,7 @@ def train(
 ) -> dict[str, Any]:
     """Fine-tune, evaluate and register one version of a bearer's voice model (status candidate)."""
     archive = archive_uri(archive)
-    hp = Hyperparameters(**(hyperparameters or {}))
+    hp = Hyperparameters.from_dict(hyperparameters)
     work = tempfile.mkdtemp(prefix="heirloom-train-")
     try:
         with transaction() as txn:
@@ -75,7 +75,7 @@ def base_train(
 ) -> dict[str, Any]:
     """Train a base model on the archive's own eligible multi-speaker segments into ``models/base/<name>/``."""
     archive = archive_uri(archive)
-    hp = Hyperparameters(**(hyperparameters or {}))
+    hp = Hyperparameters.from_dict(hyperparameters)
     work = tempfile.mkdtemp(prefix="heirloom-base-")
     try:
         return {

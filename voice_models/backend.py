@@ -56,6 +56,15 @@ class Hyperparameters:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any] | None) -> Hyperparameters:
+        unknown = sorted(set(doc or {}) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise VoiceModelError(
+                f"unknown hyper-parameters {', '.join(unknown)}; known: {', '.join(cls.__dataclass_fields__)}"
+            )
+        return cls(**(doc or {}))
+
 
 @dataclass(frozen=True)
 class TrainResult:

@@ -226,7 +226,7 @@ def _train(
             opt.load_state_dict(opt_state)
         step, losses = state["step"], state["losses"]
         rng.setstate(state["python_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location moved it with the weights
     resumed_from = step
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     while step < hp.steps:
