@@ -36,7 +36,7 @@ from tasks.watermark.layout import (
     window,
 )
 
-TARGET_DB = 2.0
+TARGET_DB = 2.5
 # The most a cell may change, from the lowest band to the highest: speech energy, and what PESQ (and the ear)
 # weighs most, lies low. Against a flat 4 dB cap on bench/watermark.py, 2.5-6 dB kept the recovery rates
 # and raised PESQ-WB from 4.17 to 4.24.
@@ -44,6 +44,7 @@ LOW_BAND_CAP_DB = 2.5
 HIGH_BAND_CAP_DB = 6.0
 PASSES = 4
 SILENT_DBFS = -60.0
+_EDGE_KERNEL = torch.tensor([[[0.25, 0.5, 0.25]]])
 
 
 def mono16k(audio: np.ndarray, sr_hz: int) -> np.ndarray:
@@ -106,6 +107,17 @@ def _shortfall(c: torch.Tensor, sign: torch.Tensor, group: torch.Tensor, target_
     return push - (side[..., :-2] + side[..., 2:]) / 2
 
 
+def _soften_band_edges(db: torch.Tensor) -> torch.Tensor:
+    """The per-bin change ``(frames, bins)`` with each step between bands spread over the two edge bins.
+
+    The detector reads only a band's inner bins, so this costs it little (through window leakage only), and
+    it removes the spectral steps that PESQ and the ear hear: on the quick bench PESQ-WB went from 4.21 to
+    4.41 at the same target, and a target raised from 2.0 to 2.5 dB got the recovery rates back.
+    """
+    padded = F.pad(db[:, None, :], (1, 1), mode="replicate")
+    return F.conv1d(padded, _EDGE_KERNEL.to(db.device))[:, 0, :]
+
+
 def embed(
     audio: np.ndarray,
     sr_hz: int,
@@ -136,7 +148,7 @@ def embed(
         total = torch.maximum(torch.minimum(total + _shortfall(c, sign, group, target_db), cap), -cap)
         gain = torch.ones(BIN_HI - BIN_LO, spec.shape[1], device=dev)
         per_frame = total.repeat_interleave(SLOT_FRAMES, dim=0).repeat_interleave(BAND_BINS, dim=1)
-        gain[:, : slots * SLOT_FRAMES] = 10 ** (per_frame.T / 20)
+        gain[:, : slots * SLOT_FRAMES] = 10 ** (_soften_band_edges(per_frame).T / 20)
         marked = spec.clone()
         marked[BIN_LO:BIN_HI] *= gain
         y = torch.istft(marked, N_FFT, HOP, window=window(dev), center=True, length=len(x16))
