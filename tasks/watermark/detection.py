@@ -29,6 +29,7 @@ from tasks.watermark.layout import (
     BIN_LO,
     EDGE_BINS,
     FRAME_SLOTS,
+    REVERB_SKIP_FRAMES,
     SLOT_FRAMES,
     SYNC_CELLS,
     Layout,
@@ -91,8 +92,9 @@ def _band_matrix(f_scale: float, bins: int, device: torch.device) -> torch.Tenso
     return m
 
 
-def _sample_cells(logp: torch.Tensor) -> tuple[torch.Tensor, list[tuple[float, str]]]:
-    """Cells of every candidate (scale, mode, slot phase): ``(candidates, slots, BANDS)``.
+def _sample_cells(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, str]]]:
+    """Cells of every candidate (scale, mode, slot phase): ``(candidates, slots, BANDS)``, over whole slots
+    and over slots without their first ``REVERB_SKIP_FRAMES`` frames (for :func:`whiten`'s ``reverb``).
 
     Bands are averaged first (a matrix product per frequency scale), then frames are interpolated at
     ``phase + n / scale``: the same cells as resampling the whole spectrogram, at a sixth of the work.
@@ -103,16 +105,17 @@ def _sample_cells(logp: torch.Tensor) -> tuple[torch.Tensor, list[tuple[float, s
     n = torch.arange(max(slots, 0) * SLOT_FRAMES, device=dev, dtype=torch.float32)
     phases = torch.arange(SLOT_FRAMES, device=dev, dtype=torch.float32)
     by_f = {f: logp @ _band_matrix(f, bins, dev) for f in sorted({f for _, f, _ in _candidates()})}
-    out, labels = [], []
+    out, late, labels = [], [], []
     for t_scale, f_scale, mode in _candidates():
         pos = (phases[:, None] + n[None, :] / t_scale).clamp(max=frames - 1.001)
         lo = pos.long()
         w = (pos - lo)[..., None]
         bands = by_f[f_scale]
-        framed = bands[lo] * (1 - w) + bands[lo + 1] * w  # (phases, frames, BANDS)
-        out.append(framed.reshape(SLOT_FRAMES, slots, SLOT_FRAMES, BANDS).mean(dim=2))
+        framed = (bands[lo] * (1 - w) + bands[lo + 1] * w).reshape(SLOT_FRAMES, slots, SLOT_FRAMES, BANDS)
+        out.append(framed.mean(dim=2))
+        late.append(framed[:, :, REVERB_SKIP_FRAMES:].mean(dim=2))
         labels += [(t_scale, mode)] * SLOT_FRAMES
-    return torch.cat(out), labels
+    return torch.cat(out), torch.cat(late), labels
 
 
 def _fold(w: torch.Tensor) -> torch.Tensor:
@@ -155,14 +158,18 @@ def candidates(
     dev = torch.device(device)
     layout = Layout.from_key(key).to(dev)
     logp = log_power(stft(torch.from_numpy(x16).to(dev))).T  # (frames, bins)
-    sampled, labels = _sample_cells(logp)
+    sampled, late, labels = _sample_cells(logp)
     slots = sampled.shape[1]
     if slots < FRAME_SLOTS:
         check_length(0)
-    # the whole clip, and windows of two frames: a marked clip inside unmarked audio is found in its window
+    # the whole clip, and windows of two frames: a marked clip inside unmarked audio is found in its window;
+    # each read as it is and as heard in a room
     spans = [(0, slots)] + [(a, a + 2 * FRAME_SLOTS) for a in range(0, slots - 3 * FRAME_SLOTS + 1, FRAME_SLOTS)]
-    fold = torch.cat([_fold(whiten(sampled[:, a:b])) for a, b in spans])
-    labels = labels * len(spans)
+    fold = torch.cat(
+        [_fold(whiten(sampled[:, a:b])) for a, b in spans]
+        + [_fold(whiten(late[:, a:b], reverb=True)) for a, b in spans]
+    )
+    labels = labels * len(spans) + [(t, m + "+room") for t, m in labels * len(spans)]
     z = torch.einsum("btk,stk->bs", fold, _rotations(layout.sync)) / SYNC_CELLS**0.5
     top = torch.topk(z.flatten(), TOP_CANDIDATES)
     cand, shift = top.indices // FRAME_SLOTS, top.indices % FRAME_SLOTS

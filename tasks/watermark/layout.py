@@ -35,6 +35,8 @@ MIN_SECONDS = FRAME_S + N_FFT / RATE_HZ
 FEATURE_CLAMP_DB = 6.0
 LIVE_RANGE_DB = 40.0
 LIVE_FLOOR_DB = -75.0
+REVERB_LEAK = 0.35
+REVERB_SKIP_FRAMES = 1
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,16 @@ def live(c: torch.Tensor) -> torch.Tensor:
     return ((c > loudest - LIVE_RANGE_DB) & (c > LIVE_FLOOR_DB)).float()
 
 
-def whiten(c: torch.Tensor) -> torch.Tensor:
-    """:func:`centre`, scaled to unit spread over the live cells."""
+def whiten(c: torch.Tensor, *, reverb: bool = False) -> torch.Tensor:
+    """:func:`centre`, scaled to unit spread over the live cells.
+
+    ``reverb``: for cells measured without their slot's first frame (where the previous slot's tail lands in
+    a room), take away ``REVERB_LEAK`` of the previous slot's feature as well, undoing most of what a hall
+    carries over from slot to slot (measured on bench/watermark.py's hall: pattern correlation 6 -> 8).
+    """
     w = centre(c)
+    if reverb:
+        w = w - REVERB_LEAK * F.pad(w, (0, 0, 1, 0))[..., :-1, :]
     alive = live(c)
     spread = (w.square().flatten(-2).sum(-1) / alive.flatten(-2).sum(-1).clamp(min=1)).sqrt() + 1e-6
     return w / spread[..., None, None]
