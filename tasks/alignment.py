@@ -29,7 +29,7 @@ from catalog.manifests import Segment
 from catalog.storage import Storage
 from catalog.tables import Catalog
 from tasks.g2p import words_of
-from tasks.gmm_aligner import RATE_HZ, SILENCE, Alignment, AlignmentError, Interval, MonophoneAligner
+from tasks.gmm_aligner import RATE_HZ, SILENCE, Alignment, AlignmentError, GmmAligner, Interval
 from tasks.ingest import staged
 from tasks.lexicon import Lexicon, Pronounced, bearer_exceptions, build, pronounce
 from tasks.working_copies import latest_derivatives
@@ -210,8 +210,8 @@ def align_collection(
         return x[int(chunk.start_s * RATE_HZ) : int(chunk.end_s * RATE_HZ)]
 
     @cache  # trained only when some recording needs the GMM for its anchors
-    def first_model() -> MonophoneAligner:
-        model = MonophoneAligner(prons)
+    def first_model() -> GmmAligner:
+        model = GmmAligner(prons)
         provisional = [c for j in job_list for c in _provisional(j)]
         model.train(
             [(f"p{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(provisional)], iterations=iterations
@@ -233,7 +233,7 @@ def align_collection(
             except AlignmentError:
                 anchors = None
         final_chunks += _anchor_chunks(j, anchors, span[0]) if anchors else _provisional(j)
-    final = MonophoneAligner(prons)
+    final = GmmAligner(prons)
     final.train(
         [(f"c{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(final_chunks)], iterations=iterations
     )

@@ -73,3 +73,43 @@ class Espeak:
                     pending_word = False
                 phones.append((name, sample / self.rate))
         return soxr.resample(audio, self.rate, 16000), phones, words
+
+
+PLOSIVES = frozenset("pbtdkgɡcɟqʔ")
+QUIET = 1e-4  # espeak-ng's closures are digital silence; this leaves room for the resampler's ringing
+_BLOCK_S = 0.001
+_CLOSURE_SEARCH_S = 0.015
+_CLOSURE_MIN_S = 0.01
+_CLOSURE_MAX_S = 0.15
+
+
+def stop_closures(
+    audio: np.ndarray, phones: list[tuple[str, float]], words: list[float], rate: int = 16000
+) -> tuple[list[tuple[str, float]], list[float]]:
+    """The same timings with each plosive starting at its closure rather than its burst.
+
+    espeak-ng reports a plosive's event at its burst; the closure before it (digital silence, 30-50 ms) falls
+    in the previous phone's span. Phonetic convention (TIMIT, Buckeye, and so MFA's output) starts a stop at
+    its closure, as does any aligner that models closure and burst as one phone. A plosive whose silence
+    runs longer than ``_CLOSURE_MAX_S`` follows a pause, where the closure's start cannot be seen; it keeps
+    its event time. A word that started with a moved plosive moves with it.
+    """
+    block = int(_BLOCK_S * rate)
+    n = len(audio) // block
+    quiet = np.abs(audio[: n * block]).reshape(n, block).max(axis=1) < QUIET
+    moved: dict[float, float] = {}
+    out = []
+    for i, (name, start) in enumerate(phones):
+        b = int(start / _BLOCK_S)
+        end = next((j for j in range(min(b, n) - 1, b - int(_CLOSURE_SEARCH_S / _BLOCK_S), -1) if quiet[j]), None)
+        if name[:1] in PLOSIVES and end is not None and end > 0:
+            first = end
+            while first > 0 and quiet[first - 1]:
+                first -= 1
+            onset = first * _BLOCK_S
+            previous = phones[i - 1][1] if i else 0.0
+            if _CLOSURE_MIN_S <= start - onset <= _CLOSURE_MAX_S and onset > previous:
+                moved[start] = onset
+                start = onset
+        out.append((name, start))
+    return out, [moved.get(w, w) for w in words]

@@ -1,12 +1,13 @@
-"""A Kaldi-style monophone GMM-HMM forced aligner trained on the collection itself (flat start), as Montreal
-Forced Aligner does when no pretrained model exists for a language, on ``kaldi-hmm-gmm``'s bindings.
+"""A Kaldi-style GMM-HMM forced aligner trained on the collection itself (flat start), as Montreal Forced
+Aligner does when no pretrained model exists for a language, on ``kaldi-hmm-gmm``'s bindings.
 
-The wheel ships Kaldi's HMM, GMM, graph compiler and Viterbi aligner, not its recipes; the recipe here is
-train_mono's: 13 MFCCs with deltas and delta-deltas (per-utterance mean and variance normalised), 3-state
-left-to-right phones and silence, a lexicon FST with optional silence between words, an equal alignment to
-start, then rounds of Viterbi realignment and maximum-likelihood re-estimation with the Gaussians growing
-towards a budget. One model serves several dialects: each utterance is compiled with its own dialect's
-lexicon, and all dialects share the one IPA phone set.
+The wheel ships Kaldi's HMM, GMM, tree classes, graph compiler and Viterbi aligner, not its recipes; the recipe
+here is train_mono's then train_deltas': 13 MFCCs with deltas and delta-deltas (per-utterance mean and variance
+normalised), 3-state left-to-right phones and silence, a lexicon FST with optional silence between words, an
+equal alignment to start, then rounds of Viterbi realignment and maximum-likelihood re-estimation with the
+Gaussians growing towards a budget; then a phonetic decision tree (tasks/context_tree) ties triphone states,
+and the same rounds run again on context-dependent graphs. One model serves several dialects: each utterance
+is compiled with its own dialect's lexicon, and all dialects share the one IPA phone set.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ _TOPOLOGY_STATE = "<State> {i} <PdfClass> {i} <Transition> {i} 0.75 <Transition>
 ACOUSTIC_SCALE = 0.1
 MAX_PHONE_S = 0.4
 FRAMES_PER_GAUSS = 50
+TRIPHONE_ITERATIONS = 10
+FRAMES_PER_LEAF = 20
+MIN_LEAF_FRAMES = 20
+MIN_SPLIT_GAIN = 50.0
 TRAIN_BEAM = 40.0  # the fallback when beam 10 (retry 40) loses an utterance, as early models do with long pauses
 
 
@@ -92,7 +97,7 @@ def features(audio: np.ndarray) -> np.ndarray:
     return ((full - full.mean(0)) / (full.std(0) + 1e-5)).astype(np.float32)
 
 
-class MonophoneAligner:
+class GmmAligner:
     """Train on utterances of one or more dialects, then align any utterance whose words the lexicons cover."""
 
     def __init__(self, lexicons: dict[str, Pronunciations]) -> None:
@@ -115,11 +120,19 @@ class MonophoneAligner:
         classes = [0] * (n + 1)
         for p in topo.phones:
             classes[p] = topo.num_pdf_classes(p)
-        self.ctx = khg.monophone_context_dependency(phones=topo.phones, phone2num_pdf_classes=classes)
-        self.tm = khg.TransitionModel(self.ctx, topo)
-        self.am = khg.AmDiagGmm()
-        self._compilers = {d: self._compiler(lex) for d, lex in lexicons.items()}
+        self.topo = topo
+        self._use(khg.monophone_context_dependency(phones=topo.phones, phone2num_pdf_classes=classes))
         self.loglike_per_frame = float("nan")
+        self.leaves = self.ctx.num_pdfs
+
+    def _use(self, ctx) -> None:
+        """Switch to a (new) tree: its transition model, an empty acoustic model, graph compilers for it."""
+        import kaldi_hmm_gmm as khg
+
+        self.ctx = ctx
+        self.tm = khg.TransitionModel(ctx, self.topo)
+        self.am = khg.AmDiagGmm()
+        self._compilers = {d: self._compiler(lex) for d, lex in self.lexicons.items()}
 
     def _compiler(self, lex: Pronunciations):
         """The training-graph compiler for one dialect: its lexicon as an FST with optional silence."""
@@ -156,22 +169,21 @@ class MonophoneAligner:
         return self._compilers[dialect].compile_graph_from_text(ids + [self.word_id[_EDGE_SILENCE]] * trail)
 
     def train(
-        self, data: list[tuple[str, np.ndarray, list[str], str]], *, iterations: int = 25, max_gauss: int = 1000
+        self,
+        data: list[tuple[str, np.ndarray, list[str], str]],
+        *,
+        iterations: int = 25,
+        max_gauss: int = 1000,
+        triphone_iterations: int = TRIPHONE_ITERATIONS,
     ) -> list[float]:
-        """Flat-start training on ``(utt_id, audio at 16 kHz, words, dialect)``; returns log-likelihood per
-        frame after each iteration."""
-        import kaldi_hmm_gmm as khg
+        """Flat-start training on ``(utt_id, audio at 16 kHz, words, dialect)``, monophones then (where
+        ``triphone_iterations``) tied triphones; returns log-likelihood per frame after each iteration."""
         import kaldifst
 
         feats = {u: features(a) for u, a, _, _ in data}
         graphs = {u: self._graph(ws, d, a) for u, a, ws, d in data}
         stacked = np.concatenate([f for f in feats.values() if len(f)])
-        gmm = khg.DiagGmm(nmix=1, dim=stacked.shape[1])
-        gmm.set_invvars_and_means(
-            (1 / stacked.var(0))[None].astype(np.float32), stacked.mean(0)[None].astype(np.float32)
-        )
-        gmm.set_weights(np.array([1.0], np.float32))
-        gmm.compute_gconsts()
+        gmm = _gaussian(stacked.mean(0), stacked.var(0))
         for _ in range(self.ctx.num_pdfs):
             self.am.add_pdf(gmm)
         alignments = {}
@@ -182,9 +194,22 @@ class MonophoneAligner:
         if not alignments:
             raise AlignmentError("no utterance is long enough for its transcript; check the audio and transcripts")
         self._update(feats, alignments, 0)
-        # a Gaussian needs data: at most one per FRAMES_PER_GAUSS frames, as small collections would overfit
+        # a Gaussian (and a tree leaf) needs data: at most one per FRAMES_PER_GAUSS (FRAMES_PER_LEAF) frames, as
+        # small collections would overfit
         budget = max(self.ctx.num_pdfs, min(max_gauss, len(stacked) // FRAMES_PER_GAUSS))
-        history = []
+        history = self._passes(feats, graphs, alignments, iterations, budget)
+        if triphone_iterations:
+            tree_leaves = self._tie_triphones(feats, alignments, max_leaves=len(stacked) // FRAMES_PER_LEAF)
+            graphs = {u: self._graph(ws, d, a) for u, a, ws, d in data}
+            budget = max(tree_leaves, min(max_gauss, len(stacked) // FRAMES_PER_GAUSS))
+            # the monophone alignments name the old model's transition ids: each utterance is realigned first
+            history += self._passes(feats, graphs, {}, triphone_iterations, budget)
+        self.loglike_per_frame = history[-1]
+        return history
+
+    def _passes(self, feats, graphs, alignments, iterations: int, budget: int) -> list[float]:
+        """Rounds of Viterbi realignment and re-estimation, the Gaussians growing to ``budget`` by 3/4 of them."""
+        history, start = [], self.am.num_gauss
         for it in range(1, iterations + 1):
             total, frames = 0.0, 0
             for u, graph in graphs.items():
@@ -192,11 +217,47 @@ class MonophoneAligner:
                 if result is not None:
                     alignments[u], like = result
                     total, frames = total + like, frames + len(feats[u])
-            target = int(self.ctx.num_pdfs + (budget - self.ctx.num_pdfs) * min(1.0, it / (0.75 * iterations)))
+            target = int(start + (budget - start) * min(1.0, it / (0.75 * iterations)))
             self._update(feats, alignments, target)
             history.append(total / max(frames, 1))
-        self.loglike_per_frame = history[-1]
         return history
+
+    def _tie_triphones(self, feats, alignments, *, max_leaves: int) -> int:
+        """Grow a context tree from the current (monophone) alignments and switch to it: one Gaussian per leaf
+        from the tree's own statistics, as Kaldi's gmm-init-model does. Returns the number of leaves."""
+        from tasks.context_tree import accumulate, build_tree, phone_questions
+
+        n_tid = self.tm.num_transition_ids + 1
+        phone_of = np.zeros(n_tid, np.int64)
+        class_of = np.zeros(n_tid, np.int64)
+        pdf_class = {self.ctx.compute([p], c)[1]: c for p in self.topo.phones for c in range(3)}
+        for tid in range(1, n_tid):
+            phone_of[tid] = self.tm.transition_id_to_phone(tid)
+            class_of[tid] = pdf_class[self.tm.transition_id_to_pdf(tid)]
+        stats = accumulate([(feats[u], phone_of[ali], class_of[ali]) for u, ali in alignments.items()])
+        phones = list(self.topo.phones)
+        sil = self.phone_id[SILENCE]
+        tree, leaf_of = build_tree(
+            stats,
+            phone_questions(stats, phones, sil),
+            phones,
+            3,
+            unsplit=frozenset({sil}),
+            max_leaves=max(max_leaves, 3 * len(phones)),
+            min_count=MIN_LEAF_FRAMES,
+            min_gain=MIN_SPLIT_GAIN,
+        )
+        everything = (stats.count.sum(), stats.total.sum(0), stats.square.sum(0))
+        self._use(tree.context_dependency())
+        for leaf in range(tree.num_leaves):
+            rows = leaf_of == leaf
+            n, s, ss = (stats.count[rows].sum(), stats.total[rows].sum(0), stats.square[rows].sum(0))
+            if n < MIN_LEAF_FRAMES:  # a state no alignment visited: the global Gaussian, until data moves it
+                n, s, ss = everything
+            mean = s / n
+            self.am.add_pdf(_gaussian(mean, np.maximum(ss / n - mean**2, 0.01)))
+        self.leaves = tree.num_leaves
+        return tree.num_leaves
 
     def _update(self, feats: dict[str, np.ndarray], alignments: dict[str, list[int]], target_gauss: int) -> None:
         import kaldi_hmm_gmm as khg
@@ -268,6 +329,16 @@ class MonophoneAligner:
             out.append(Interval(w, span[0].start_s, span[-1].end_s))
             i += len(chosen)
         return tuple(out)
+
+
+def _gaussian(mean: np.ndarray, var: np.ndarray):
+    import kaldi_hmm_gmm as khg
+
+    gmm = khg.DiagGmm(nmix=1, dim=len(mean))
+    gmm.set_invvars_and_means((1 / var)[None].astype(np.float32), mean[None].astype(np.float32))
+    gmm.set_weights(np.array([1.0], np.float32))
+    gmm.compute_gconsts()
+    return gmm
 
 
 def _time(frame: int) -> float:
