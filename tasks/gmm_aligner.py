@@ -225,7 +225,7 @@ class GmmAligner:
     def _tie_triphones(self, feats, alignments, *, max_leaves: int) -> int:
         """Grow a context tree from the current (monophone) alignments and switch to it: one Gaussian per leaf
         from the tree's own statistics, as Kaldi's gmm-init-model does. Returns the number of leaves."""
-        from tasks.context_tree import accumulate, build_tree, phone_questions
+        from tasks.context_tree import VAR_FLOOR, accumulate, build_tree, phone_questions
 
         n_tid = self.tm.num_transition_ids + 1
         phone_of = np.zeros(n_tid, np.int64)
@@ -255,7 +255,7 @@ class GmmAligner:
             if n < MIN_LEAF_FRAMES:  # a state no alignment visited: the global Gaussian, until data moves it
                 n, s, ss = everything
             mean = s / n
-            self.am.add_pdf(_gaussian(mean, np.maximum(ss / n - mean**2, 0.01)))
+            self.am.add_pdf(_gaussian(mean, np.maximum(ss / n - mean**2, VAR_FLOOR)))
         self.leaves = tree.num_leaves
         return tree.num_leaves
 
