@@ -78,8 +78,8 @@ def stats(errors: list[float]) -> str:
 
 def main() -> None:
     from tasks.espeak_timing import Espeak, stop_closures
-    from tasks.g2p import g2p, split_phones, words_of
-    from tasks.gmm_aligner import SILENCE, GmmAligner
+    from tasks.g2p import g2p, words_of
+    from tasks.gmm_aligner import GmmAligner
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -110,7 +110,7 @@ def main() -> None:
     for voice in VOICES:
         print(f"\n{voice}")
         for reference in ("closure", "event"):
-            word_err, phone_err, matched, total = score(results, refs, voice, reference, SILENCE, split_phones)
+            word_err, phone_err, matched, total = score(results, refs, voice, reference)
             print(f"  against stop {reference}s:")
             print(f"  words   {stats(word_err)}" if word_err else "  words   (word counts differ from the reference)")
             print(f"  phones  {stats(phone_err)}")
@@ -119,15 +119,18 @@ def main() -> None:
     long_form(speaker, minutes=2.0 if args.quick else 5.0)
 
 
-def score(results, refs, voice: str, reference: str, silence: str, split_phones):
+def score(results, refs, voice: str, reference: str):
     """Word and phone start errors (s) of one voice's utterances against one reference, and phones matched."""
+    from tasks.g2p import split_phones
+    from tasks.gmm_aligner import SILENCE
+
     word_err, phone_err, matched, total = [], [], 0, 0
     for utt, ali in results.items():
         if not utt.startswith(voice + "-") or utt[len(voice) + 1 :].count("-"):
             continue
         ref_phones, ref_words = refs[utt][reference]
         ref_labels = [" ".join(split_phones(p)) for p, _ in ref_phones]
-        ours = [p for p in ali.phones if p.label != silence]
+        ours = [p for p in ali.phones if p.label != SILENCE]
         sm = difflib.SequenceMatcher(a=ref_labels, b=[p.label for p in ours], autojunk=False)
         for block in sm.get_matching_blocks():
             for k in range(block.size):

@@ -112,13 +112,14 @@ def _best_split(stats: TreeStats, rows: np.ndarray, questions: np.ndarray, min_c
     if not len(questions):
         return None
     n, s, ss = stats.count[rows], stats.total[rows], stats.square[rows]
-    parent = _loglike(n.sum(), s.sum(0), ss.sum(0))
+    all_n, all_s, all_ss = n.sum(), s.sum(0), ss.sum(0)
+    parent = _loglike(all_n, all_s, all_ss)
     best = None
     for key, column in ((LEFT, 2), (RIGHT, 3)):
         member = questions[:, stats.keys[rows, column]].astype(np.float64)  # (questions, rows)
         yes_n, yes_s, yes_ss = member @ n, member @ s, member @ ss
-        no_n = n.sum() - yes_n
-        gain = _loglike(yes_n, yes_s, yes_ss) + _loglike(no_n, s.sum(0) - yes_s, ss.sum(0) - yes_ss) - parent
+        no_n = all_n - yes_n
+        gain = _loglike(yes_n, yes_s, yes_ss) + _loglike(no_n, all_s - yes_s, all_ss - yes_ss) - parent
         gain[(yes_n < min_count) | (no_n < min_count)] = -np.inf
         q = int(np.argmax(gain))
         if np.isfinite(gain[q]) and (best is None or gain[q] > best.gain):

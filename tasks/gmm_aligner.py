@@ -25,6 +25,7 @@ SILENCE = "sil"
 _EDGE_SILENCE = "<sil>"  # a word whose only phone is silence, put at silent edges
 EDGE_SILENCE_S = 0.05
 EDGE_SILENCE_DB = 35.0
+STATES = 3  # left-to-right HMM states per phone, each its own pdf class
 _TOPOLOGY_STATE = "<State> {i} <PdfClass> {i} <Transition> {i} 0.75 <Transition> {j} 0.25 </State>\n"
 ACOUSTIC_SCALE = 0.1
 MAX_PHONE_S = 0.4
@@ -112,10 +113,10 @@ class GmmAligner:
                 self.word_id.setdefault(w, len(self.word_id) + 1)
         n = len(self.phone_id)
         topo = khg.HmmTopology()
-        states = "".join(_TOPOLOGY_STATE.format(i=i, j=i + 1) for i in range(3))
+        states = "".join(_TOPOLOGY_STATE.format(i=i, j=i + 1) for i in range(STATES))
         topo.read(
             f"<Topology>\n<TopologyEntry>\n<ForPhones> {' '.join(map(str, range(1, n + 1)))} </ForPhones>\n"
-            f"{states}<State> 3 </State>\n</TopologyEntry>\n</Topology>\n"
+            f"{states}<State> {STATES} </State>\n</TopologyEntry>\n</Topology>\n"
         )
         classes = [0] * (n + 1)
         for p in topo.phones:
@@ -196,12 +197,12 @@ class GmmAligner:
         self._update(feats, alignments, 0)
         # a Gaussian (and a tree leaf) needs data: at most one per FRAMES_PER_GAUSS (FRAMES_PER_LEAF) frames, as
         # small collections would overfit
-        budget = max(self.ctx.num_pdfs, min(max_gauss, len(stacked) // FRAMES_PER_GAUSS))
-        history = self._passes(feats, graphs, alignments, iterations, budget)
+        gaussians = min(max_gauss, len(stacked) // FRAMES_PER_GAUSS)
+        history = self._passes(feats, graphs, alignments, iterations, max(self.ctx.num_pdfs, gaussians))
         if triphone_iterations:
-            tree_leaves = self._tie_triphones(feats, alignments, max_leaves=len(stacked) // FRAMES_PER_LEAF)
+            self._tie_triphones(feats, alignments, max_leaves=len(stacked) // FRAMES_PER_LEAF)
             graphs = {u: self._graph(ws, d, a) for u, a, ws, d in data}
-            budget = max(tree_leaves, min(max_gauss, len(stacked) // FRAMES_PER_GAUSS))
+            budget = max(self.leaves, gaussians)
             # the monophone alignments name the old model's transition ids: each utterance is realigned first
             history += self._passes(feats, graphs, {}, triphone_iterations, budget)
         self.loglike_per_frame = history[-1]
@@ -222,15 +223,15 @@ class GmmAligner:
             history.append(total / max(frames, 1))
         return history
 
-    def _tie_triphones(self, feats, alignments, *, max_leaves: int) -> int:
+    def _tie_triphones(self, feats, alignments, *, max_leaves: int) -> None:
         """Grow a context tree from the current (monophone) alignments and switch to it: one Gaussian per leaf
-        from the tree's own statistics, as Kaldi's gmm-init-model does. Returns the number of leaves."""
+        from the tree's own statistics, as Kaldi's gmm-init-model does."""
         from tasks.context_tree import VAR_FLOOR, accumulate, build_tree, phone_questions
 
         n_tid = self.tm.num_transition_ids + 1
         phone_of = np.zeros(n_tid, np.int64)
         class_of = np.zeros(n_tid, np.int64)
-        pdf_class = {self.ctx.compute([p], c)[1]: c for p in self.topo.phones for c in range(3)}
+        pdf_class = {self.ctx.compute([p], c)[1]: c for p in self.topo.phones for c in range(STATES)}
         for tid in range(1, n_tid):
             phone_of[tid] = self.tm.transition_id_to_phone(tid)
             class_of[tid] = pdf_class[self.tm.transition_id_to_pdf(tid)]
@@ -241,9 +242,9 @@ class GmmAligner:
             stats,
             phone_questions(stats, phones, sil),
             phones,
-            3,
+            STATES,
             unsplit=frozenset({sil}),
-            max_leaves=max(max_leaves, 3 * len(phones)),
+            max_leaves=max(max_leaves, STATES * len(phones)),
             min_count=MIN_LEAF_FRAMES,
             min_gain=MIN_SPLIT_GAIN,
         )
@@ -257,7 +258,6 @@ class GmmAligner:
             mean = s / n
             self.am.add_pdf(_gaussian(mean, np.maximum(ss / n - mean**2, VAR_FLOOR)))
         self.leaves = tree.num_leaves
-        return tree.num_leaves
 
     def _update(self, feats: dict[str, np.ndarray], alignments: dict[str, list[int]], target_gauss: int) -> None:
         import kaldi_hmm_gmm as khg

@@ -169,7 +169,8 @@ def candidates(
         [_fold(whiten(sampled[:, a:b])) for a, b in spans]
         + [_fold(whiten(late[:, a:b], reverb=True)) for a, b in spans]
     )
-    labels = labels * len(spans) + [(t, m + "+room") for t, m in labels * len(spans)]
+    plain = labels * len(spans)
+    labels = plain + [(t, m + "+room") for t, m in plain]
     z = torch.einsum("btk,stk->bs", fold, _rotations(layout.sync)) / SYNC_CELLS**0.5
     top = torch.topk(z.flatten(), TOP_CANDIDATES)
     cand, shift = top.indices // FRAME_SLOTS, top.indices % FRAME_SLOTS
