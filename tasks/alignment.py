@@ -38,6 +38,7 @@ MAX_CHUNK_S = 30.0
 MIN_CHUNK_S = 2.0
 _ANCHOR_TOLERANCE_S = 0.15
 _CHUNK_MARGIN_S = 0.1
+_PAUSE_KEPT_S = 0.3  # of a pause at a cut, the most each chunk keeps: enough silence for the edge to be sure
 ANCHOR_BEAM = 40.0
 LOW_SCORE_MADS = 4.0  # a chunk this many median absolute deviations under the collection's median is flagged
 
@@ -167,24 +168,32 @@ def anchor_pocketsphinx(audio: np.ndarray, words: tuple[str, ...]) -> list[Ancho
 def _anchor_chunks(job: Job, anchors: list[Anchor], offset_s: float) -> list[Chunk]:
     """Cut a long recording at every pause that the anchoring pass puts between two consecutive words (the
     pause in the speech segments, the words on either side of it), merging pieces shorter than
-    ``MIN_CHUNK_S``: short utterances train and align better than long ones."""
+    ``MIN_CHUNK_S``: short utterances train and align better than long ones.
+
+    A cut lies inside the pause (its middle, at most ``_PAUSE_KEPT_S`` from either side), not at the anchors'
+    word edges: an anchor that ends a word early would otherwise cut the word off, and the final alignment
+    could only squeeze it into what was left (on bench/align.py's long recording, "row" by 390 ms).
+    """
     gaps = [(e1, s2) for (_, e1), (s2, _) in zip(job.speech, job.speech[1:], strict=False)]
     times = {i: (s + offset_s, e + offset_s) for i, s, e in anchors}
-    cuts = []  # transcript indices of words after which an anchored pause lies
+    cuts: list[tuple[int, float, float]] = []  # (word after which the pause lies, end of this chunk, next start)
     for i in range(len(job.words) - 1):
         if i in times and i + 1 in times:
             end, nxt = times[i][1], times[i + 1][0]
-            if any(end <= g0 + _ANCHOR_TOLERANCE_S and nxt >= g1 - _ANCHOR_TOLERANCE_S for g0, g1 in gaps):
-                cuts.append(i)
-    span = (job.speech[0][0], job.speech[-1][1])
-    chunks, first = [], 0
-    for i in [*cuts, len(job.words) - 1]:
-        start = times[first][0] if first in times else span[0]
-        end = times[i][1] if i in times else span[1]
-        if end - start < MIN_CHUNK_S and i != len(job.words) - 1:
+            gap = next(
+                ((g0, g1) for g0, g1 in gaps if end <= g0 + _ANCHOR_TOLERANCE_S and nxt >= g1 - _ANCHOR_TOLERANCE_S),
+                None,
+            )
+            if gap is not None:
+                middle = (gap[0] + gap[1]) / 2
+                cuts.append((i, min(middle, gap[0] + _PAUSE_KEPT_S), max(middle, gap[1] - _PAUSE_KEPT_S)))
+    last = len(job.words) - 1
+    chunks, first, start = [], 0, max(0.0, job.speech[0][0] - _CHUNK_MARGIN_S)
+    for i, end, next_start in [*cuts, (last, job.speech[-1][1] + _CHUNK_MARGIN_S, 0.0)]:
+        if end - start < MIN_CHUNK_S and i != last:
             continue
-        chunks.append(Chunk(job, max(0.0, start - _CHUNK_MARGIN_S), end + _CHUNK_MARGIN_S, job.words[first : i + 1]))
-        first = i + 1
+        chunks.append(Chunk(job, start, end, job.words[first : i + 1]))
+        first, start = i + 1, next_start
     return chunks
 
 

@@ -25,9 +25,9 @@ ENGLISH_VOICES = (
     "en-029",
     "en-us-nyc",
 )
-_VOWELS = "aeiouyæɑɐɒɔəɘɚɛɜɝɞɤɪɯɵɶʉʊʌʏøœɨ"
+_VOWELS = "aeiouyæɑɐɒɔəɘɚɛɜɝɞɤɪɯɵɶʉʊʌʏøœɨᵻ"
 _CONSONANTS = "bcdfhjklmnpqrstvwxzçðŋɟɡɣɦɫɬɭɮɰɱɲɳɴɸɹɺɻɽɾʀʁʂʃʈʋʍʎʐʑʒʔʕʝβθχ"
-MODIFIERS = "ːˑʰʲʷ̩̃̚ʼ"
+MODIFIERS = "ːˑʰʲʷ̩̃̚ʼ̪̥̯"
 PHONES: frozenset[str] = frozenset(
     [
         *_VOWELS,
@@ -100,7 +100,9 @@ def is_phone(phone: str) -> bool:
     return phone in PHONES or (bool(phone) and phone[0] not in MODIFIERS and set(phone) <= SYMBOLS)
 
 
-_STRESS = str.maketrans("", "", "ˈˌ\u200d\u0361")
+# some voices (en-gb-scotland's "passed") write length as an ASCII colon
+_STRESS = str.maketrans({"ˈ": None, "ˌ": None, "\u200d": None, "\u0361": None, ":": "ː"})
+_UNKNOWN = "?"  # espeak-ng's "??": a sound it has no symbol for
 _SWITCH = re.compile(r"\([a-z-]+\)")  # espeak-ng's "(en)...(de)" marks around a word it reads as another language
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 WEAK_FORMS = {  # citation form -> weak forms, in the en-us/en-gb voices' phones
@@ -139,10 +141,14 @@ def words_of(text: str) -> list[str]:
 
 
 def split_phones(ipa: str) -> tuple[str, ...]:
-    """One espeak-ng word (phonemes joined by ``_``) as phones of :data:`PHONES` (unknown ones kept apart)."""
+    """One espeak-ng word (phonemes joined by ``_``) as phones of :data:`PHONES` (unknown ones kept apart;
+    what espeak-ng could not name is the garbage phone)."""
     out: list[str] = []
     for chunk in _SWITCH.sub("", ipa).translate(_STRESS).split("_"):
         if not chunk:
+            continue
+        if _UNKNOWN in chunk:
+            out.append(GARBAGE)
             continue
         if chunk in PHONES:
             out.append(chunk)

@@ -101,6 +101,9 @@ def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
     assert [w for c in chunks for w in c.words] == words  # every word once, in order
     firsts = {c.words[0] for c in chunks}
     assert firsts <= {words_of(t)[0] for t in TEXTS[:8]}  # cuts fall between sentences, at the pauses
+    gaps = [(e1, s2) for (_, e1), (s2, _) in zip(speech, speech[1:], strict=False)]
+    for before, after in zip(chunks, chunks[1:], strict=False):  # inside the pause, none of a word cut off
+        assert any(g0 <= before.end_s <= after.start_s <= g1 for g0, g1 in gaps)
 
 
 @pytest.mark.skipif(not __import__("tasks.mfa_backend", fromlist=["x"]).available(), reason="mfa is not installed")

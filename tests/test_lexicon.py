@@ -24,6 +24,9 @@ def test_words_and_phones_are_split_into_the_shared_set() -> None:
     assert split_phones("w_ˈɔː_ɾ_ɚ") == ("w", "ɔː", "ɾ", "ɚ")
     assert split_phones("(en)ð_ə(de)") == ("ð", "ə")
     assert split_phones("ˈaɪ") == ("aɪ",)
+    assert split_phones("p_ˈa:_s_t") == ("p", "aː", "s", "t")  # en-gb-scotland writes length as ASCII ':'
+    assert split_phones("t̪_a") == ("t̪", "a")  # a dental diacritic stays on its consonant
+    assert split_phones("??_a") == (GARBAGE, "a")  # what espeak-ng cannot name is never a phone
 
 
 def test_dialect_voices_differ_and_weak_forms_are_variants() -> None:
