@@ -12,21 +12,26 @@ from heirloom.settings import archive_uri
 from tasks.alignment import align_collection, commit, jobs, segments
 
 
-def _align(archive: str, collection: str | None, recording: str | None, run_id: str | None) -> dict[str, Any]:
+def _align(
+    archive: str, collection: str | None, recording: str | None, run_id: str | None, backend: str = "gmm"
+) -> dict[str, Any]:
     store, cat = storage(archive), catalog(archive)
     job_list, skipped = jobs(cat, store, collection=collection, recording_id=recording)
     if not job_list:
-        return {"recordings": [], "skipped": skipped, "lexicons": {}}
-    results, lexicons, said = align_collection(store, job_list)
+        return {"recordings": [], "skipped": skipped, "lexicons": {}, "backend": backend}
+    results, lexicons, said = align_collection(store, job_list, backend=backend)
     rows = segments(results, lexicons, said)
     report = commit(cat, store, results, rows, said, flow_run_id=run_id)
-    return {"recordings": report, "skipped": skipped, "lexicons": {d: lex.name for d, lex in lexicons.items()}}
+    lexicon_names = {d: lex.name for d, lex in lexicons.items()}
+    return {"recordings": report, "skipped": skipped, "lexicons": lexicon_names, "backend": backend}
 
 
 align_task = task(name="align-collection", cache_policy=NO_CACHE)(_align)
 
 
 @flow(name="align", validate_parameters=False)
-def align(collection: str | None = None, recording: str | None = None, archive: str | None = None) -> dict[str, Any]:
+def align(
+    collection: str | None = None, recording: str | None = None, archive: str | None = None, backend: str = "gmm"
+) -> dict[str, Any]:
     archive = archive_uri(archive)
-    return {"archive": archive, **align_task(archive, collection, recording, flow_run_id())}
+    return {"archive": archive, **align_task(archive, collection, recording, flow_run_id(), backend)}

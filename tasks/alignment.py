@@ -28,6 +28,7 @@ import soxr
 from catalog.manifests import Segment
 from catalog.storage import Storage
 from catalog.tables import Catalog
+from tasks import mfa_backend
 from tasks.g2p import words_of
 from tasks.gmm_aligner import RATE_HZ, SILENCE, Alignment, AlignmentError, GmmAligner, Interval
 from tasks.ingest import staged
@@ -197,10 +198,21 @@ def _anchor_chunks(job: Job, anchors: list[Anchor], offset_s: float) -> list[Chu
     return chunks
 
 
+BACKENDS = ("gmm", "mfa")
+
+
 def align_collection(
-    storage: Storage, job_list: list[Job], *, iterations: int = 25
+    storage: Storage, job_list: list[Job], *, iterations: int = 25, backend: str = "gmm"
 ) -> tuple[list[tuple[Chunk, Alignment | None, str]], dict[str, Lexicon], dict[str, Pronounced]]:
-    """Train on the collection and align every job; returns (chunk, alignment or None, error) per chunk."""
+    """Train on the collection and align every job; returns (chunk, alignment or None, error) per chunk.
+
+    ``backend``: ``gmm``, the built-in GMM-HMM, or ``mfa``, Montreal Forced Aligner trained on the same chunks
+    with the same lexicons (where the ``mfa`` command is installed). Chunking is the same for both.
+    """
+    if backend not in BACKENDS:
+        raise AlignmentError(f"no aligner backend {backend!r}; the backends are {', '.join(BACKENDS)}")
+    if backend == "mfa":
+        mfa_backend.require()  # before any work is done
     by_dialect: dict[str, list[str]] = {}
     for j in job_list:
         by_dialect.setdefault(j.dialect, []).extend(j.words)
@@ -242,6 +254,8 @@ def align_collection(
             except AlignmentError:
                 anchors = None
         final_chunks += _anchor_chunks(j, anchors, span[0]) if anchors else _provisional(j)
+    if backend == "mfa":
+        return _align_with_mfa(final_chunks, prons, cut), lexicons, said
     final = GmmAligner(prons)
     final.train(
         [(f"c{i}", cut(c), list(c.words), c.job.dialect) for i, c in enumerate(final_chunks)], iterations=iterations
@@ -255,11 +269,32 @@ def align_collection(
     return results, lexicons, said
 
 
+def _align_with_mfa(
+    chunks: list[Chunk], prons: dict[str, dict[str, list[tuple[str, ...]]]], cut
+) -> list[tuple[Chunk, Alignment | None, str]]:
+    """The chunks aligned by MFA, one training run per dialect with that dialect's lexicon. MFA's TextGrids
+    carry no likelihood, so these alignments have no score (and are never flagged for a low one)."""
+    found: dict[str, tuple[tuple[Interval, ...], ...]] = {}
+    for dialect in dict.fromkeys(c.job.dialect for c in chunks):
+        mine = [(f"c{i}", cut(c), list(c.words)) for i, c in enumerate(chunks) if c.job.dialect == dialect]
+        found |= mfa_backend.align(mine, prons[dialect])
+    results: list[tuple[Chunk, Alignment | None, str]] = []
+    for i, c in enumerate(chunks):
+        if f"c{i}" not in found:
+            results.append((c, None, f"c{i}: MFA wrote no alignment: check that transcript and audio belong together"))
+            continue
+        words, phones = found[f"c{i}"]
+        frames = round((c.end_s - c.start_s) / 0.01)
+        results.append((c, Alignment(f"c{i}", words, phones, float("nan"), frames), ""))
+    return results
+
+
 def segments(
     results: list[tuple[Chunk, Alignment | None, str]], lexicons: dict[str, Lexicon], said: dict[str, Pronounced]
 ) -> list[Segment]:
     """``segments`` rows on the original's timeline, flagged for review where the alignment is doubtful."""
     scores = np.array([a.loglike_per_frame for _, a, _ in results if a is not None])
+    scores = scores[np.isfinite(scores)]  # MFA's alignments have no score
     median = float(np.median(scores)) if len(scores) else 0.0
     mad = float(np.median(np.abs(scores - median))) if len(scores) else 0.0
     rows = []
@@ -273,7 +308,7 @@ def segments(
             flags.append(f"longer_than_{MAX_CHUNK_S:g}s")
         if a.duration_outliers:
             flags.append(f"duration_outliers:{a.duration_outliers}")
-        if a.loglike_per_frame < median - LOW_SCORE_MADS * max(mad, 1e-6):
+        if np.isfinite(a.loglike_per_frame) and a.loglike_per_frame < median - LOW_SCORE_MADS * max(mad, 1e-6):
             flags.append(f"low_score:{a.loglike_per_frame:.1f}")
         body = {
             "words": [_shifted(w, c.start_s) for w in a.words],
@@ -292,7 +327,7 @@ def segments(
                 phones=json.dumps(body, ensure_ascii=False),
                 dialect=c.job.dialect,
                 lexicon_version=lexicons[c.job.dialect].name,
-                score=a.loglike_per_frame,
+                score=a.loglike_per_frame if np.isfinite(a.loglike_per_frame) else None,
                 flags=tuple(flags),
             )
         )

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tasks.gmm_aligner import RATE_HZ, Interval
+from tasks.gmm_aligner import RATE_HZ, AlignmentError, Interval
 from tasks.lexicon import Pronunciations, format_dict
 
 Utterance = tuple[str, np.ndarray, list[str]]  # id, 16 kHz audio, words
 
 
-class MfaMissing(RuntimeError):
+class MfaMissing(AlignmentError):
     """No ``mfa`` command on this machine."""
 
 
@@ -30,10 +30,18 @@ def available() -> bool:
     return shutil.which("mfa") is not None
 
 
+def require() -> None:
+    """Raise :class:`MfaMissing`, with the fix, where there is no ``mfa`` command."""
+    if not available():
+        raise MfaMissing(
+            "the mfa command is not installed here (a conda-built worker image has it); use the built-in backend,"
+            " --backend gmm"
+        )
+
+
 def align(utterances: list[Utterance], lexicon: Pronunciations) -> dict[str, tuple[tuple[Interval, ...], ...]]:
     """``{utt_id: (words, phones)}`` from MFA trained on these utterances with this dialect's lexicon."""
-    if not available():
-        raise MfaMissing("the mfa command is not installed here; use the built-in GMM-HMM backend")
+    require()
     from praatio import textgrid as tgio
 
     with tempfile.TemporaryDirectory(prefix="heirloom-mfa-") as tmp:

@@ -13,14 +13,20 @@ from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, re
 def align(
     collection: Annotated[str | None, typer.Option(help="Only this collection.")] = None,
     recording: Annotated[str | None, typer.Option(help="Only this recording id.")] = None,
+    backend: Annotated[
+        str, typer.Option(help="gmm (built in) or mfa (Montreal Forced Aligner, where the mfa command is installed).")
+    ] = "gmm",
     archive: ArchiveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Align every prepared recording with a transcript; exit 1 when a recording could not be aligned."""
     quiet_prefect()
     from flows.align import align as align_flow
+    from tasks.alignment import BACKENDS
 
-    result = align_flow(collection=collection, recording=recording, archive=archive)
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")
+    result = align_flow(collection=collection, recording=recording, archive=archive, backend=backend)
     if json_out:
         print_json(result)
     else:
