@@ -52,6 +52,8 @@ def test_cli_failures_are_clear_and_non_zero(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "query failed" in bad.stderr
     bad = cli("bearers", "add", "b 1", archive=archive, check=False)
     assert bad.returncode != 0 and "not a valid id" in bad.stderr
+    bad = cli("align", "--backend", "hmm", archive=archive, check=False)
+    assert bad.returncode != 0 and "'hmm' is not one of gmm, mfa" in bad.stderr
 
 
 def test_fixity_exits_non_zero_on_damage(tmp_path: Path) -> None:
