@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv espeak-ng festival ffmpeg sox alsa-utils make)
+# festival installs without a voice under --no-install-recommends; the demo and the benchmarks speak with kal_diphone
+APT_PACKAGES=(python3 python3-venv espeak-ng festival festvox-kallpc16k ffmpeg sox alsa-utils make)
 VENV=.venv
 PY=${PYTHON:-python3}
 

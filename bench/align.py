@@ -132,7 +132,7 @@ def main() -> None:
             f"  phone mean {phone_mean.mean():4.1f} ms ({phone_mean.min():.1f}-{phone_mean.max():.1f})"
             f"  phones matched {matched.mean():.1%}"
         )
-    long_form(speaker, minutes=2.0 if args.quick else 5.0)
+    long_form(speaker, minutes=2.0 if args.quick else 5.0, runs=args.runs)
 
 
 def reference_phones(events: list[tuple[str, float]]) -> list[tuple[str, float | None]]:
@@ -168,10 +168,11 @@ def score(results, refs, voice: str, reference: str):
     return word_err, phone_err, matched, total
 
 
-def long_form(speaker, minutes: float) -> None:
+def long_form(speaker, minutes: float, runs: int) -> None:
     """One long recording (en-gb-scotland sentences, pauses of 0.3 to 3 s, pink noise at 25 dB SNR) through the
     align pipeline: VAD segments, provisional training, the anchoring pass, cuts at pauses, final alignment.
     Word starts are scored with stops starting at their closures."""
+    import json
     import tempfile
 
     import soundfile as sf
@@ -214,27 +215,28 @@ def long_form(speaker, minutes: float) -> None:
             tuple(speech_regions(mix, 16000)),
             len(mix) / 16000,
         )
-        t0 = time.process_time()
-        results, lexicons, said = align_collection(store, [job])
-        cpu = time.process_time() - t0
-        rows = segments(results, lexicons, said)
-    import json
-
-    aligned = [w for r in sorted(rows, key=lambda r: r.start_s) for w in json.loads(r.phones)["words"]]
-    failed = sum(1 for _, a, _ in results if a is None)
-    print(
-        f"\nlong-form: {len(mix) / 16000 / 60:.1f} min, {len(words)} words, {len(rows)} segments under 30 s"
-        f" ({failed} chunks failed), {len(mix) / 16000 / cpu:.0f}x real time for the whole pipeline"
-    )
-    matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
-    errors = [
-        aligned[b.b + k][1] - ref[b.a + k][1]
-        for b in matcher.get_matching_blocks()
-        for k in range(b.size)
-        if ref[b.a + k][1] is not None
-    ]
-    print(f"  words   {stats(errors)}" if errors else "  words   nothing aligned")
-
+        medians = []
+        for run in range(1, runs + 1):
+            t0 = time.process_time()
+            results, lexicons, said = align_collection(store, [job])
+            cpu = time.process_time() - t0
+            rows = segments(results, lexicons, said)
+            aligned = [w for r in sorted(rows, key=lambda r: r.start_s) for w in json.loads(r.phones)["words"]]
+            failed = sum(1 for _, a, _ in results if a is None)
+            print(
+                f"\nlong-form run {run}: {len(mix) / 16000 / 60:.1f} min, {len(words)} words, {len(rows)} segments"
+                f" under 30 s ({failed} chunks failed), {len(mix) / 16000 / cpu:.0f}x real time for the whole pipeline"
+            )
+            matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
+            errors = [
+                aligned[b.b + k][1] - ref[b.a + k][1]
+                for b in matcher.get_matching_blocks()
+                for k in range(b.size)
+                if ref[b.a + k][1] is not None
+            ]
+            print(f"  words   {stats(errors)}" if errors else "  words   nothing aligned")
+            medians.append(float(np.median(np.abs(errors))) * 1000 if errors else float("nan"))
+    print(f"\nlong-form word median over {runs} runs: {np.mean(medians):.1f} ms ({min(medians):.1f}-{max(medians):.1f})")
 
 if __name__ == "__main__":
     main()
