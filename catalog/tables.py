@@ -132,6 +132,18 @@ class Catalog:
         )
         return len(records)
 
+    def replace(self, name: str, predicate: str, records: Sequence[Record]) -> int:
+        """In one commit, delete the rows matching a SQL ``predicate`` and write ``records`` (each of which must
+        match it): a reader sees the old rows or the new, never neither. Returns how many were written."""
+        data = records_to_table(name, records)
+        uri = self.uri(name)
+        self.table(name)
+        _with_retry(
+            f"replace rows of {name}",
+            lambda: write_deltalake(uri, data, mode="overwrite", predicate=predicate, storage_options=self._options),
+        )
+        return len(records)
+
     def insert_new(self, name: str, records: Sequence[Record], key: str | tuple[str, ...]) -> int:
         """Insert only the records whose ``key`` (a column or several) is not yet in the table: an idempotent,
         race-safe append. Returns the number of rows the merge inserted.

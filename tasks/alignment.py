@@ -381,11 +381,10 @@ def commit(
     each; return a report per recording."""
     from catalog.events import make_event
 
-    # a re-run replaces a recording's segments: they are recomputed from the originals, never edited
+    # a re-run replaces a recording's segments (recomputed from the originals, never edited), in one commit
     done = sorted({c.job.recording_id for c, _, _ in results})
-    if done and catalog.exists("segments"):
-        catalog.delete("segments", "recording_id IN (" + ", ".join(f"'{rid}'" for rid in done) + ")")
-    catalog.append("segments", rows)
+    if done:
+        catalog.replace("segments", "recording_id IN (" + ", ".join(f"'{rid}'" for rid in done) + ")", rows)
     report, events = [], []
     for rid in dict.fromkeys(c.job.recording_id for c, _, _ in results):
         mine = [r for r in rows if r.recording_id == rid]

@@ -110,6 +110,20 @@ def test_delete_then_query(cat: Catalog) -> None:
     assert cat.read("recordings", version=1).num_rows == 2  # time travel keeps history
 
 
+def test_replace_swaps_matching_rows_in_one_commit(cat: Catalog) -> None:
+    other = "cd" * 32
+    cat.append("recordings", [recording(), recording(other)])
+    before = cat.table("recordings").version()
+    new = [recording(title="again"), recording("ef" * 32, collection="c1")]
+    predicate = f"recording_id IN ('{SHA}', '{'ef' * 32}')"
+    assert cat.replace("recordings", predicate, new) == 2
+    assert cat.table("recordings").version() == before + 1  # one commit: never a moment without the rows
+    rows = {r["recording_id"]: r for r in cat.read("recordings").to_pylist()}
+    assert set(rows) == {SHA, other, "ef" * 32} and rows[SHA]["title"] == "again"
+    assert cat.replace("recordings", f"recording_id = '{other}'", []) == 0
+    assert other not in {r["recording_id"] for r in cat.read("recordings").to_pylist()}
+
+
 def test_query_joins_and_refuses_files(cat: Catalog) -> None:
     cat.append("bearers", [Bearer(bearer_id="b-1", dialect="en-029")])
     cat.append("recordings", [recording()])
