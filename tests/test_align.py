@@ -69,6 +69,21 @@ def test_stop_closures_move_plosives_back_over_their_silence() -> None:
     assert moved_words != words and all(w in [t for _, t in moved] for w in moved_words)
 
 
+def test_silent_edges_are_seen_in_digital_silence_and_in_a_noisy_recordings_pauses() -> None:
+    from tasks.gmm_aligner import silent_edges
+
+    speech, _, _ = Espeak().speak(TEXTS[0], "en-us")
+    speech = speech[np.flatnonzero(np.abs(speech) > 1e-3)[0] : np.flatnonzero(np.abs(speech) > 1e-3)[-1]]
+    pause = np.zeros(4000, np.float32)
+    padded = np.concatenate([pause, speech, pause])
+    assert silent_edges(padded) == (True, True)
+    noise = np.random.default_rng(0).normal(size=len(padded)).astype(np.float32)
+    noise *= np.sqrt(np.mean(speech**2) / np.mean(noise**2)) * 10 ** (-25 / 20)  # 25 dB SNR
+    assert silent_edges(padded + noise) == (True, True)
+    assert silent_edges(np.concatenate([pause, speech]) + noise[: len(speech) + 4000]) == (True, False)
+    assert silent_edges(speech + noise[: len(speech)]) == (False, False)
+
+
 def test_unknown_words_empty_and_mismatched_transcripts_fail_with_reasons(trained) -> None:
     aligner, data, _ = trained
     utt, audio, words, voice = data[0]
