@@ -30,7 +30,7 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from tasks import mfa_backend
 from tasks.g2p import words_of
-from tasks.gmm_aligner import RATE_HZ, SILENCE, Alignment, AlignmentError, GmmAligner, Interval
+from tasks.gmm_aligner import RATE_HZ, SHIFT_S, SILENCE, Alignment, AlignmentError, GmmAligner, Interval
 from tasks.ingest import staged
 from tasks.lexicon import Lexicon, Pronounced, bearer_exceptions, build, pronounce
 from tasks.working_copies import latest_derivatives
@@ -284,7 +284,7 @@ def _align_with_mfa(
             results.append((c, None, f"c{i}: MFA wrote no alignment: check that transcript and audio belong together"))
             continue
         words, phones = found[f"c{i}"]
-        frames = round((c.end_s - c.start_s) / 0.01)
+        frames = round((c.end_s - c.start_s) / SHIFT_S)
         results.append((c, Alignment(f"c{i}", words, phones, float("nan"), frames), ""))
     return results
 

@@ -7,9 +7,9 @@ variance normalised), 3-state left-to-right phones and silence, a lexicon FST wi
 words, an equal alignment to start, then rounds of Viterbi realignment and maximum-likelihood re-estimation with
 the Gaussians growing towards a budget; then the features become an LDA projection of spliced MFCCs (classes:
 the monophone alignments' states), a phonetic decision tree (tasks/context_tree) ties triphone states, and the
-same rounds run again on context-dependent graphs; then LDA+MLLT and the tree once more, from
-those alignments. One model serves several dialects: each utterance
-is compiled with its own dialect's lexicon, and all dialects share the one IPA phone set.
+same rounds run again on context-dependent graphs; then LDA+MLLT and the tree once more, from those alignments.
+One model serves several dialects: each utterance is compiled with its own dialect's lexicon, and all dialects
+share the one IPA phone set.
 """
 
 from __future__ import annotations
@@ -321,7 +321,7 @@ class GmmAligner:
         return history
 
     def _tie_triphones(self, feats, alignments, *, max_leaves: int) -> None:
-        """Grow a context tree from the current (monophone) alignments and switch to it: one Gaussian per leaf
+        """Grow a context tree from the current alignments and switch to it: one Gaussian per leaf
         from the tree's own statistics, as Kaldi's gmm-init-model does."""
         from tasks.context_tree import VAR_FLOOR, accumulate, build_tree, phone_questions
 
