@@ -238,5 +238,6 @@ def long_form(speaker, minutes: float, runs: int) -> None:
             medians.append(float(np.median(np.abs(errors))) * 1000 if errors else float("nan"))
     print(f"\nlong-form word median over {runs} runs: {np.mean(medians):.1f} ms ({min(medians):.1f}-{max(medians):.1f})")
 
+
 if __name__ == "__main__":
     main()
