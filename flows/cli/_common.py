@@ -38,8 +38,12 @@ def print_json(doc: Any) -> None:
 
 
 def quiet_prefect() -> None:
-    """Keep Prefect's own console output off stdout, which belongs to the command's result."""
+    """Keep Prefect's own console output off stdout, which belongs to the command's result, and give its
+    ephemeral server time to start on a busy machine."""
     import os
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect waits 20 s by default; on a 2-core worker that is also training or aligning, the ephemeral
+    # server's first start took longer and `heirloom ingest` failed with "Timed out while attempting to connect"
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
