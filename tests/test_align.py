@@ -1,8 +1,10 @@
-"""The GMM-HMM aligner (monophones, then LDA+MLLT tied triphones): flat-start training on generated speech lands near
-espeak-ng's own timings; unknown words, empty transcripts and transcripts that do not fit the audio fail with
-reasons."""
+"""The GMM-HMM aligner (monophones, then LDA+MLLT tied triphones): flat-start training on generated speech
+lands near espeak-ng's own timings; unknown words, empty transcripts and transcripts that do not fit the audio
+fail with reasons; long recordings are cut inside their pauses; the MFA backend's plumbing."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -190,7 +192,7 @@ def test_the_mfa_backend_option_turns_mfas_textgrids_into_segments(monkeypatch: 
     bin_dir.mkdir()
     (bin_dir / "mfa").write_text(_STAND_IN_MFA.format(python=sys.executable))
     (bin_dir / "mfa").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     store = open_storage(str(tmp_path / "archive"))
     audio, _, _ = Espeak().speak(TEXTS[0], "en-us")
     sf.write(str(tmp_path / "a.flac"), audio, 16000)
