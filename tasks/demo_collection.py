@@ -82,9 +82,14 @@ def synthesize(voice: DemoVoice, text: str, out: Path) -> tuple[np.ndarray, int]
             timeout=120,
         )
     except FileNotFoundError as e:
-        raise HeirloomError(f"{cmd[0]} is not installed; run `make setup` to install espeak-ng and festival") from e
+        raise HeirloomError(f"{cmd[0]} is not installed; `bash dev.sh setup` installs espeak-ng and festival") from e
     except subprocess.CalledProcessError as e:
         raise HeirloomError(f"{cmd[0]} failed for voice {voice.voice}: {e.stderr.decode(errors='replace')}") from e
+    if not out.exists() or out.stat().st_size == 0:  # text2wave exits 0 and writes nothing when it has no voice
+        raise HeirloomError(
+            f"{cmd[0]} wrote no audio for voice {voice.voice}; is its voice installed? (`bash dev.sh setup` installs"
+            " festival's kal_diphone, festvox-kallpc16k)"
+        )
     audio, rate = sf.read(str(out), dtype="float32", always_2d=True)
     return audio.mean(axis=1), rate
 
