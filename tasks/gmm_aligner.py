@@ -280,8 +280,9 @@ class GmmAligner:
         # small collections would overfit
         gaussians = min(max_gauss, len(stacked) // FRAMES_PER_GAUSS)
         history = self._passes(feats, graphs, alignments, iterations, max(self.ctx.num_pdfs, gaussians))
+        raw = {u: spliced(a) for u, a, _, _ in data} if triphone_iterations else {}
         for _ in range(LDA_ROUNDS if triphone_iterations else 0):
-            feats = self._to_lda(data, alignments)
+            feats = self._to_lda(raw, alignments)
             self._tie_triphones(feats, alignments, max_leaves=len(stacked) // FRAMES_PER_LEAF)
             graphs = {u: self._graph(ws, d, a) for u, a, ws, d in data}
             budget = max(self.leaves, gaussians)
@@ -291,9 +292,9 @@ class GmmAligner:
         self.loglike_per_frame = history[-1]
         return history
 
-    def _to_lda(self, data, alignments) -> dict[str, np.ndarray]:
-        """Estimate LDA+MLLT from the current alignments' states; every utterance's features through it."""
-        raw = {u: spliced(a) for u, a, _, _ in data}
+    def _to_lda(self, raw: dict[str, np.ndarray], alignments) -> dict[str, np.ndarray]:
+        """Estimate LDA+MLLT on the spliced MFCCs ``raw`` from the current alignments' states; every
+        utterance's features through it."""
         users = [u for u in alignments if len(raw[u]) == len(alignments[u])]
         pdf_of = np.array([0] + [self.tm.transition_id_to_pdf(t) for t in range(1, self.tm.num_transition_ids + 1)])
         labels = [pdf_of[np.asarray(alignments[u])] for u in users]
