@@ -19,7 +19,18 @@ from catalog.manifests import Clip
 from catalog.tables import Catalog
 from heirloom.errors import WatermarkError
 from tasks.watermark import MIN_SECONDS, WatermarkKey, detect, embed, load_key, new_key_file, parse_payload
-from tasks.watermark.coding import CODED_BITS, MESSAGE_BITS, conv_encode, crc, message, viterbi
+from scipy import signal
+
+from tasks.watermark.coding import (
+    CODED_BITS,
+    MESSAGE_BITS,
+    conv_encode,
+    crc,
+    crc_holds,
+    list_viterbi,
+    message,
+    viterbi,
+)
 
 HEIRLOOM = str(Path(sys.executable).parent / "heirloom")
 KEY = WatermarkKey(bytes(range(32)))
@@ -55,6 +66,23 @@ def test_the_code_corrects_errors_and_the_crc_catches_the_rest() -> None:
     assert np.array_equal(viterbi(soft[None])[0].numpy(), msg)
 
 
+def test_the_list_decoder_finds_messages_the_best_path_misses() -> None:
+    rng = np.random.default_rng(2)
+    msgs = [message(rng.bytes(4), 0xABCDEF) for _ in range(60)]
+    soft = torch.stack(
+        [torch.tensor(2.0 * conv_encode(m) - 1 + rng.normal(0, 1.0, CODED_BITS), dtype=torch.float32) for m in msgs]
+    )
+    listed = list_viterbi(soft, 8).numpy()
+    assert np.array_equal(listed[:, 0], viterbi(soft).numpy())
+    assert all(len({p.tobytes() for p in paths}) == 8 for paths in listed)
+    best = sum(np.array_equal(paths[0], m) for paths, m in zip(listed, msgs, strict=True))
+    anywhere = sum(any(np.array_equal(p, m) for p in paths) for paths, m in zip(listed, msgs, strict=True))
+    assert anywhere >= best + 6
+    holds = crc_holds(listed, 0xABCDEF)
+    one_by_one = [[np.array_equal(crc(p[:32], 0xABCDEF), p[32:]) for p in paths] for paths in listed]
+    assert np.array_equal(holds, np.array(one_by_one))
+
+
 @pytest.mark.parametrize("rate", [16000, 22050, 32000, 44100, 48000])
 def test_round_trip_at_every_rate(voice: tuple[np.ndarray, int], rate: int) -> None:
     x = at(voice, rate, 8.0)
@@ -86,6 +114,21 @@ def test_survives_mp3_resampling_and_a_crop(voice: tuple[np.ndarray, int], tmp_p
     there_and_back = soxr.resample(soxr.resample(marked, 32000, 16000), 16000, 32000)
     assert detect(there_and_back, 32000, KEY).payload == bytes.fromhex("a5a5c3c3")
     assert detect(marked[int(1.3 * 32000) : int(10.3 * 32000)], 32000, KEY).payload == bytes.fromhex("a5a5c3c3")
+
+
+def test_survives_a_phone_in_a_hall(voice: tuple[np.ndarray, int]) -> None:
+    rng = np.random.default_rng(5)
+    x = at(voice, 32000, 10.0)
+    marked = embed(x, 32000, bytes.fromhex("5eed1e55"), KEY)
+    t = np.arange(int(0.7 * 32000)) / 32000
+    rir = rng.normal(size=len(t)) * np.exp(-6.9 * t / 0.7)
+    rir[:160] = 0
+    rir /= np.sqrt(np.sum(rir**2))
+    rir[0] = 1.0  # the direct sound as strong as the whole reverberation
+    phone = signal.butter(4, [300, 3400], "band", fs=32000, output="sos")
+    heard = signal.sosfilt(phone, signal.fftconvolve(marked, rir))
+    assert detect(heard[: len(x)].astype(np.float32), 32000, KEY).payload == bytes.fromhex("5eed1e55")
+    assert not detect(signal.fftconvolve(x, rir)[: len(x)].astype(np.float32), 32000, KEY).found
 
 
 def test_nothing_found_in_unmarked_audio_or_with_the_wrong_key(voice: tuple[np.ndarray, int]) -> None:
