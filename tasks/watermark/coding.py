@@ -135,6 +135,10 @@ def list_viterbi(soft: torch.Tensor, paths: int) -> torch.Tensor:
         # each predecessor's list is sorted, so the best ``paths`` of both are the pairwise maxima of one
         # list against the other reversed (a bitonic merge), and then only those few need sorting
         via = metric.index_select(1, flat_prev).view(batch, _STATES, 2, paths) + branch[t][..., None]
+        if paths == 1:  # plain Viterbi: the better predecessor
+            metric, pick = via[..., 0].max(dim=2, keepdim=True)
+            choices[t] = pick.view(batch, -1)
+            continue
         mine, theirs = via[:, :, 0], via[:, :, 1].flip(-1)
         metric, order = torch.maximum(mine, theirs).sort(dim=2, descending=True)
         choices[t] = torch.where(mine >= theirs, first, from_second).gather(2, order).view(batch, -1)

@@ -130,11 +130,12 @@ def _step(band: torch.Tensor, sign: torch.Tensor, group: torch.Tensor, target_db
     dry = cells(log_power(band.T))
     heard = room_power(band.real.square() + band.imag.square())
     room = cells(10 * torch.log10(heard.T + 1e-10), skip=REVERB_SKIP_FRAMES)
+    dry_alive, room_alive = live(dry), live(room)
     lift = torch.maximum(
-        _lift(centre(dry), live(dry), sign, group, target_db),
-        _lift(room_feature(room), live(room) * tail_weight(room), sign, group, ROOM_TARGET_DB),
+        _lift(centre(dry, dry_alive), dry_alive, sign, group, target_db),
+        _lift(room_feature(room, room_alive), room_alive * tail_weight(room), sign, group, ROOM_TARGET_DB),
     )
-    push = lift * sign * live(dry)
+    push = lift * sign * dry_alive
     side = F.pad(push, (1, 1))
     return push - (side[..., :-2] + side[..., 2:]) / 2
 
@@ -182,8 +183,8 @@ def embed(
     total = torch.zeros(slots, sign.shape[1], device=dev)
     cap = torch.linspace(LOW_BAND_CAP_DB, HIGH_BAND_CAP_DB, sign.shape[1], device=dev)
     y = x
-    for _ in range(PASSES):  # resynthesis loses part of each change, and neighbours move: each pass tops it up
-        step = _step(stft(y)[BIN_LO:BIN_HI], sign, group, target_db)
+    for k in range(PASSES):  # resynthesis loses part of each change, and neighbours move: each pass tops it up
+        step = _step((stft(y) if k else spec)[BIN_LO:BIN_HI], sign, group, target_db)
         total = torch.maximum(torch.minimum(total + step, cap), -cap)
         gain = torch.ones(BIN_HI - BIN_LO, spec.shape[1], device=dev)
         per_frame = total.repeat_interleave(SLOT_FRAMES, dim=0).repeat_interleave(BAND_BINS, dim=1)

@@ -131,17 +131,18 @@ def cells(logp: torch.Tensor, *, skip: int = 0) -> torch.Tensor:
     return x.mean(dim=(-3, -1))
 
 
-def centre(c: torch.Tensor) -> torch.Tensor:
+def centre(c: torch.Tensor, alive: torch.Tensor | None = None) -> torch.Tensor:
     """Each cell against its two neighbouring bands, limited to +-``FEATURE_CLAMP_DB``; 0 on dead cells.
 
     Speech's envelope moves by tens of dB from slot to slot, much less from band to band (on espeak-ng
     speech the spread is 3.6 dB against its band neighbours, 5.3 dB against its slot neighbours). The limit
     keeps onsets from outvoting the rest of a bit's cells. Dead cells (40 dB under their slot's loudest, or
-    near digital silence) are what codecs discard first: they neither carry nor vote.
+    near digital silence) are what codecs discard first: they neither carry nor vote. ``alive``: :func:`live`
+    of ``c``, where the caller has it already.
     """
     t = F.pad(c, (1, 1), mode="replicate")
     feature = (c - (t[..., :-2] + t[..., 2:]) / 2).clamp(-FEATURE_CLAMP_DB, FEATURE_CLAMP_DB)
-    return feature * live(c)
+    return feature * (live(c) if alive is None else alive)
 
 
 def room_power(power: torch.Tensor) -> torch.Tensor:
@@ -160,11 +161,11 @@ def room_power(power: torch.Tensor) -> torch.Tensor:
     return power + level * tail
 
 
-def room_feature(c: torch.Tensor) -> torch.Tensor:
+def room_feature(c: torch.Tensor, alive: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`centre` of cells measured without their first ``REVERB_SKIP_FRAMES`` frames (where the
     previous slot's tail lands), less ``REVERB_LEAK`` of the previous slot's: most of what a hall carries over
     from slot to slot taken back out (on the hall: bit accuracy 75 -> 83 %)."""
-    w = centre(c)
+    w = centre(c, alive)
     return w - REVERB_LEAK * F.pad(w, (0, 0, 1, 0))[..., :-1, :]
 
 
@@ -190,7 +191,7 @@ def live(c: torch.Tensor) -> torch.Tensor:
 def whiten(c: torch.Tensor, *, reverb: bool = False) -> torch.Tensor:
     """:func:`centre`, scaled to unit spread over the live cells; with ``reverb``, the cells (measured
     without their first frames) are read as heard in a room: :func:`room_feature` times :func:`tail_weight`."""
-    w = room_feature(c) * tail_weight(c) if reverb else centre(c)
     alive = live(c)
+    w = room_feature(c, alive) * tail_weight(c) if reverb else centre(c, alive)
     spread = (w.square().flatten(-2).sum(-1) / alive.flatten(-2).sum(-1).clamp(min=1)).sqrt() + 1e-6
     return w / spread[..., None, None]
