@@ -26,9 +26,9 @@ _STATES = 1 << (_K - 1)
 def crc(bits: np.ndarray, init: int) -> np.ndarray:
     """``CRC_BITS``-bit CRC of a bit array, MSB first, from a key-dependent initial value.
 
-    24 bits, not 16: the detector checks up to 128 messages per clip (its best sync candidates, each with a
-    short list of paths), and noise passes a 16-bit check once in 65,536 tries; at 24 bits, once in 16.7
-    million, so thousands of unmarked clips stay clean.
+    24 bits, not 16: the detector checks up to 176 messages per clip (its best sync candidates, the best of
+    them each with a short list of paths), and noise passes a 16-bit check once in 65,536 tries; at 24 bits,
+    once in 16.7 million, so thousands of unmarked clips stay clean.
     """
     top_bit, mask = 1 << (CRC_BITS - 1), (1 << CRC_BITS) - 1
     reg = init & mask
@@ -116,8 +116,8 @@ def list_viterbi(soft: torch.Tensor, paths: int) -> torch.Tensor:
     """The ``paths`` most likely messages ``(batch, paths, MESSAGE_BITS)`` for each row of soft coded bits,
     best first (the parallel list Viterbi algorithm: each state keeps its ``paths`` best survivors).
 
-    A message whose CRC fails is often the second or fourth best path, not far from the first: checking the
-    CRC down a short list recovers it at the cost of ``log2(paths)`` bits of the CRC's strength.
+    When the likeliest message fails its CRC, the right one is often the second or the fourth: checking the
+    CRC down a short list recovers it, at the cost of ``log2(paths)`` bits of the CRC's strength.
     """
     soft = soft.float()
     batch, device = soft.shape[0], soft.device

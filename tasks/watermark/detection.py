@@ -44,8 +44,9 @@ from tasks.watermark.layout import (
 SCALES = tuple(1 + 0.005 * k for k in range(-8, 9))  # +-4 % in 0.5 % steps, for speed and for tempo
 MIN_SCORE = 5.0
 TOP_CANDIDATES = 64
-# List decoding is for the best sync candidates: in 100 marked trials (hall, hall chain, crop, concatenation,
-# noise) the accepted candidate was among the best five but once (35th, decoded as well by its best path).
+# List decoding is for the best sync candidates: in 130 marked trials (hall, hall chain, crop, concatenation,
+# noise) the best accepted candidate was among the five best synced but once (a hall clip's 35th, which its
+# likeliest path decodes as well).
 LISTED_CANDIDATES = 16
 LIST_PATHS = 8  # hall: 8 -> 10 of 10 clips against the best path alone; at 16 paths, noisy codewords gain 0.3 %
 

@@ -5,8 +5,9 @@ own projection on the pattern is measured first, and only the shortfall to a tar
 whose host already leans the right way are left alone, which buys both robustness and transparency. The
 projection is measured twice, on the audio as it is and as a model hall would deliver it (a phone recording
 an exhibit plays the clip through a room, and a room smears each slot into the next), and each group gets
-what the worse of the two still needs. The change is applied as a gain on the STFT and resynthesised; the residual is made at 16 kHz and added to the
-original at its own rate and on every channel, so nothing above 3.4 kHz and nothing of the host is touched.
+what the worse of the two still needs. The change is applied as a gain on the STFT and resynthesised; the
+residual is made at 16 kHz and added to the original at its own rate and on every channel, so nothing above
+3.4 kHz and nothing of the host is touched.
 """
 
 from __future__ import annotations
