@@ -235,7 +235,8 @@ def main() -> None:
                 t0 = time.process_time()
                 marked = embed(clip, SR, payload, key).astype(np.float32)
                 embed_speed.append(dur / (time.process_time() - t0))
-                quality.append((10 * np.log10(np.sum(clip**2) / np.sum((marked - clip) ** 2)), pesq_wb(clip, marked)))
+                snr_db = 10 * np.log10(np.sum(clip**2) / np.sum((marked - clip) ** 2))
+                quality.append((dur, snr_db, pesq_wb(clip, marked)))
                 clips.append((clip, marked, payload))
             for name, attack in attacks.items():
                 got, bits, wrong, fp, short = 0, [], 0, 0, False
@@ -264,10 +265,11 @@ def main() -> None:
                 acc = f"{np.mean(bits):.3f}" if bits else "-"
                 note = f"  (shorter than the {MIN_SECONDS:.1f} s minimum)" if short else ""
                 print(f"{name:<28} {dur:>4} {got / len(clips):>9.0%} {acc:>8} {wrong:>6} {fp:>4}{note}", flush=True)
-        snr, pq = np.array(quality).T
+        dur_of, snr, pq = np.array(quality).T
         print(
             f"\nmarked audio: SNR {np.mean(snr):.1f} dB (min {np.min(snr):.1f}),"
-            f" PESQ-WB {np.mean(pq):.2f} (min {np.min(pq):.2f})"
+            f" PESQ-WB {np.mean(pq):.2f} (min {np.min(pq):.2f}); by clip length:"
+            + ",".join(f" {d} s {np.mean(pq[dur_of == d]):.2f}" for d in durations)
         )
         print(f"CPU, 1 thread: embed {np.median(embed_speed):.0f}x real time, detect {np.median(detect_speed):.0f}x")
         kinds = ["speech", "music", "noise", "silence"]
