@@ -91,11 +91,11 @@ def tempo(factor: float) -> Attack:
     return run
 
 
-def hall_phone(x, rng, tmp):
-    """A hall (RT60 0.7 s, direct-to-reverberant about 0 dB) heard through a phone's 300-3400 Hz band."""
-    n = int(0.7 * SR)
+def hall_phone(x, rng, tmp, rt60_s: float = 0.7):
+    """A hall (RT60 ``rt60_s``, direct-to-reverberant about 0 dB) heard through a phone's 300-3400 Hz band."""
+    n = int(rt60_s * SR)
     t = np.arange(n) / SR
-    rir = rng.normal(size=n) * np.exp(-6.9 * t / 0.7)
+    rir = rng.normal(size=n) * np.exp(-6.9 * t / rt60_s)
     rir[: int(0.005 * SR)] = 0
     rir /= np.sqrt(np.sum(rir**2))
     rir[0] = 1.0
@@ -144,6 +144,8 @@ ATTACKS: dict[str, Attack] = {
     "hall_phone_speed_pink_aac64": chain(
         hall_phone, speed(1.01), noise_at("pink", 20), ffmpeg_codec(["-c:a", "aac", "-b:a", "64k"], ".m4a")
     ),
+    # not in the issue's list: a longer hall than the one the embedder models, to show how far that carries
+    "hall_1.2s_phone": lambda x, rng, tmp: hall_phone(x, rng, tmp, rt60_s=1.2),
 }
 
 
