@@ -14,13 +14,12 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
+from scipy import signal
 
 from catalog.manifests import Clip
 from catalog.tables import Catalog
 from heirloom.errors import WatermarkError
 from tasks.watermark import MIN_SECONDS, WatermarkKey, detect, embed, load_key, new_key_file, parse_payload
-from scipy import signal
-
 from tasks.watermark.coding import (
     CODED_BITS,
     MESSAGE_BITS,

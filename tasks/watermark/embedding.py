@@ -33,9 +33,10 @@ from tasks.watermark.layout import (
     Layout,
     cells,
     centre,
+    decibels,
     istft,
     live,
-    log_power,
+    power,
     room_feature,
     room_power,
     stft,
@@ -144,9 +145,9 @@ def _step(
     A cell's feature is itself minus half of each neighbouring band, so the change is the gradient of that:
     each cell pushed its own way, and its neighbours half as far the other way.
     """
-    dry = cells(log_power(band.T))
-    heard = room_power(band.real.square() + band.imag.square())
-    room = cells(10 * torch.log10(heard.T + 1e-10), skip=REVERB_SKIP_FRAMES)
+    energy = power(band)
+    dry = cells(decibels(energy).T)
+    room = cells(decibels(room_power(energy)).T, skip=REVERB_SKIP_FRAMES)
     dry_alive, room_alive = live(dry), live(room)
     lift = torch.maximum(
         _lift(centre(dry, dry_alive), dry_alive, sign, group, target_db),

@@ -118,8 +118,16 @@ def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
     return out[start : start + length] / envelope[start : start + length].clamp(min=1e-11)
 
 
+def power(spec: torch.Tensor) -> torch.Tensor:
+    return spec.real.square() + spec.imag.square()
+
+
+def decibels(p: torch.Tensor) -> torch.Tensor:
+    return 10 * torch.log10(p + 1e-10)
+
+
 def log_power(spec: torch.Tensor) -> torch.Tensor:
-    return 10 * torch.log10(spec.real.square() + spec.imag.square() + 1e-10)
+    return decibels(power(spec))
 
 
 def cells(logp: torch.Tensor, *, skip: int = 0) -> torch.Tensor:
@@ -145,7 +153,7 @@ def centre(c: torch.Tensor, alive: torch.Tensor | None = None) -> torch.Tensor:
     return feature * (live(c) if alive is None else alive)
 
 
-def room_power(power: torch.Tensor) -> torch.Tensor:
+def room_power(energy: torch.Tensor) -> torch.Tensor:
     """``(bins, frames)`` power as the model room delivers it: the direct sound plus an exponentially
     decaying tail of every earlier frame, scaled so that the tail's energy equals the direct sound's.
 
@@ -153,12 +161,12 @@ def room_power(power: torch.Tensor) -> torch.Tensor:
     (on the hall, cell features correlate 0.91 with this model's and 0.52 with the dry signal's).
     """
     decay = 10 ** (-ROOM_DECAY_DB_PER_FRAME / 10)
-    taps = decay ** torch.arange(_ROOM_TAIL_FRAMES, 0, -1, device=power.device, dtype=power.dtype)
+    taps = decay ** torch.arange(_ROOM_TAIL_FRAMES, 0, -1, device=energy.device, dtype=energy.dtype)
     level = (1 - decay) / decay  # the taps sum to decay / (1 - decay): scaled, the tail totals 1
-    bins = power.shape[0]
-    delayed = F.pad(power[None], (_ROOM_TAIL_FRAMES, 0))[..., :-1]
+    bins = energy.shape[0]
+    delayed = F.pad(energy[None], (_ROOM_TAIL_FRAMES, 0))[..., :-1]
     tail = F.conv1d(delayed, taps.expand(bins, 1, -1), groups=bins)[0]  # one filter per bin
-    return power + level * tail
+    return energy + level * tail
 
 
 def room_feature(c: torch.Tensor, alive: torch.Tensor | None = None) -> torch.Tensor:
