@@ -57,7 +57,12 @@ REFERENCE_SECONDS = 10.0
 # 10 s clips under 20 dB noise 50-60% -> 80%, crops 80% -> 100%, at PESQ-WB 4.43 -> 4.37.
 LOW_BAND_CAP_DB = 3.0
 HIGH_BAND_CAP_DB = 7.0
-PASSES = 4
+# Resynthesis keeps only part of each change (the STFT of the resynthesised audio is not the changed STFT),
+# so the passes after the first add TOP_UP times what is still short. Against four passes adding it as it is,
+# three passes at 1.5 recovered as many of 30 clips under every attack on the quick bench (hall 26, hall
+# chain 22 against 19) at the same PESQ-WB (4.33) and a quarter less time; at 2.0, PESQ-WB fell to 4.31.
+PASSES = 3
+TOP_UP = 1.5
 SILENT_DBFS = -60.0
 
 
@@ -204,10 +209,10 @@ def embed(
     y = x
     for k in range(PASSES):  # resynthesis loses part of each change, and neighbours move: each pass tops it up
         step = _step((stft(y) if k else spec)[BIN_LO:BIN_HI], sign, group, target_db * scale, ROOM_TARGET_DB * scale)
-        total = torch.maximum(torch.minimum(total + step, cap), -cap)
+        total = torch.maximum(torch.minimum(total + (TOP_UP if k else 1.0) * step, cap), -cap)
         gain = torch.ones(BIN_HI - BIN_LO, spec.shape[1], device=dev)
         per_frame = total.repeat_interleave(SLOT_FRAMES, dim=0).repeat_interleave(BAND_BINS, dim=1)
-        gain[:, : slots * SLOT_FRAMES] = 10 ** (_soften_edges(per_frame).T / 20)
+        gain[:, : slots * SLOT_FRAMES] = torch.exp(_soften_edges(per_frame).T * (np.log(10) / 20))
         marked = spec.clone()
         marked[BIN_LO:BIN_HI] *= gain
         y = istft(marked, len(x16))

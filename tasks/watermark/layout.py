@@ -10,6 +10,7 @@ the whole band.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ REVERB_SKIP_FRAMES = 1
 # direct sound (bench/watermark.py's hall_phone). Its power falls by 60 dB per RT60.
 ROOM_RT60_S = 0.7
 ROOM_DECAY_DB_PER_FRAME = 60 * HOP / RATE_HZ / ROOM_RT60_S
-_ROOM_TAIL_FRAMES = int(60 / ROOM_DECAY_DB_PER_FRAME)
+_ROOM_TAIL_FRAMES = int(40 / ROOM_DECAY_DB_PER_FRAME)  # what is left after 40 dB adds 0.01 %
 TAIL_SOFTNESS_DB = 3.0
 
 
@@ -57,6 +58,7 @@ class Layout:
     crc_init: int
 
     @classmethod
+    @lru_cache(maxsize=8)  # drawing the patterns costs as much as an embedding pass; a site has one key
     def from_key(cls, key: WatermarkKey) -> Layout:
         cells = FRAME_SLOTS * BANDS
         order = key.rng("cells").permutation(cells)
