@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from tasks.watermark.coding import CODED_BITS, PAYLOAD_BITS, conv_encode, crc_holds, list_viterbi
-from tasks.watermark.embedding import check_length, is_silent, mono16k
+from tasks.watermark.embedding import check_length, is_silent, mono
 from tasks.watermark.keys import WatermarkKey
 from tasks.watermark.layout import (
     BAND_BINS,
@@ -32,6 +32,7 @@ from tasks.watermark.layout import (
     BIN_LO,
     EDGE_BINS,
     FRAME_SLOTS,
+    RATE_HZ,
     REVERB_SKIP_FRAMES,
     SLOT_FRAMES,
     SYNC_CELLS,
@@ -159,8 +160,8 @@ def candidates(
     audio: np.ndarray, sr_hz: int, key: WatermarkKey, *, device: str | torch.device = "cpu"
 ) -> list[Candidate]:
     """The best sync candidates of ``audio``, decoded, best score first (empty for silence)."""
-    x16 = mono16k(audio, sr_hz)
-    check_length(len(x16))
+    x16 = mono(audio, sr_hz)
+    check_length(len(x16) / RATE_HZ)
     if is_silent(x16):
         return []
     dev = torch.device(device)
@@ -169,7 +170,7 @@ def candidates(
     sampled, late, labels = _sample_cells(logp)
     slots = sampled.shape[1]
     if slots < FRAME_SLOTS:
-        check_length(0)
+        check_length(0.0)
     # the whole clip, and windows of two frames: a marked clip inside unmarked audio is found in its window;
     # each read as it is and as heard in a room
     spans = [(0, slots)] + [(a, a + 2 * FRAME_SLOTS) for a in range(0, slots - 3 * FRAME_SLOTS + 1, FRAME_SLOTS)]

