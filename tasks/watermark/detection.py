@@ -38,6 +38,7 @@ from tasks.watermark.layout import (
     SYNC_CELLS,
     Layout,
     log_power,
+    read,
     stft,
     whiten,
 )
@@ -101,6 +102,12 @@ def _band_matrix(f_scale: float, bins: int, device: torch.device) -> torch.Tenso
     return m
 
 
+@lru_cache(maxsize=8)
+def _band_matrices(f_scales: tuple[float, ...], bins: int, device: torch.device) -> torch.Tensor:
+    """``(bins, f scales * BANDS)``: :func:`_band_matrix` of every scale side by side, for one product."""
+    return torch.cat([_band_matrix(f, bins, device) for f in f_scales], dim=1)
+
+
 def _sample_cells(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, str]]]:
     """Cells of every candidate (scale, mode, slot phase): ``(candidates, slots, BANDS)``, over whole slots
     and over slots without their first ``REVERB_SKIP_FRAMES`` frames (for :func:`whiten`'s ``reverb``).
@@ -113,18 +120,22 @@ def _sample_cells(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[
     slots = int((frames - 1) * min(SCALES) - SLOT_FRAMES) // SLOT_FRAMES
     n = torch.arange(max(slots, 0) * SLOT_FRAMES, device=dev, dtype=torch.float32)
     phases = torch.arange(SLOT_FRAMES, device=dev, dtype=torch.float32)
-    by_f = {f: logp @ _band_matrix(f, bins, dev) for f in sorted({f for _, f, _ in _candidates()})}
-    out, late, labels = [], [], []
-    for t_scale, f_scale, mode in _candidates():
-        pos = (phases[:, None] + n[None, :] / t_scale).clamp(max=frames - 1.001)
-        lo = pos.long()
-        w = (pos - lo)[..., None]
-        bands = by_f[f_scale]
-        framed = (bands[lo] * (1 - w) + bands[lo + 1] * w).reshape(SLOT_FRAMES, slots, SLOT_FRAMES, BANDS)
-        out.append(framed.mean(dim=2))
-        late.append(framed[:, :, REVERB_SKIP_FRAMES:].mean(dim=2))
-        labels += [(t_scale, mode)] * SLOT_FRAMES
-    return torch.cat(out), torch.cat(late), labels
+    todo = _candidates()
+    f_scales = sorted({f for _, f, _ in todo})
+    by_f = (logp @ _band_matrices(tuple(f_scales), bins, dev)).view(frames, len(f_scales), BANDS).transpose(0, 1)
+    t_scale = torch.tensor([t for t, _, _ in todo], device=dev)
+    pos = (phases[None, :, None] + n[None, None, :] / t_scale[:, None, None]).clamp(max=frames - 1.001)
+    lo = pos.long().flatten(1)  # (candidates, phases * frames)
+    w = pos.flatten(1) - lo
+    which = torch.tensor([f_scales.index(f) for _, f, _ in todo], device=dev)
+    rows = (lo + which[:, None] * frames).flatten()  # into by_f's (f scales * frames) rows
+    flat = by_f.flatten(0, 1)
+    framed = torch.lerp(flat.index_select(0, rows), flat.index_select(0, rows + 1), w.reshape(-1, 1))
+    framed = framed.reshape(len(todo) * SLOT_FRAMES, slots, SLOT_FRAMES, BANDS)
+    labels = [(t, mode) for t, _, mode in todo for _ in range(SLOT_FRAMES)]
+    late = framed[:, :, REVERB_SKIP_FRAMES:].sum(dim=2)
+    whole = (framed[:, :, :REVERB_SKIP_FRAMES].sum(dim=2) + late) / SLOT_FRAMES
+    return whole, late / (SLOT_FRAMES - REVERB_SKIP_FRAMES), labels
 
 
 def _fold(w: torch.Tensor) -> torch.Tensor:
@@ -172,12 +183,10 @@ def candidates(
     if slots < FRAME_SLOTS:
         check_length(0.0)
     # the whole clip, and windows of two frames: a marked clip inside unmarked audio is found in its window;
-    # each read as it is and as heard in a room
+    # each read as it is and as heard in a room (cells are read once, each span whitened on its own)
     spans = [(0, slots)] + [(a, a + 2 * FRAME_SLOTS) for a in range(0, slots - 3 * FRAME_SLOTS + 1, FRAME_SLOTS)]
-    fold = torch.cat(
-        [_fold(whiten(sampled[:, a:b])) for a, b in spans]
-        + [_fold(whiten(late[:, a:b], reverb=True)) for a, b in spans]
-    )
+    readings = [read(sampled), read(late, reverb=True)]
+    fold = torch.cat([_fold(whiten(w[:, a:b], alive[:, a:b])) for w, alive in readings for a, b in spans])
     plain = labels * len(spans)
     labels = plain + [(t, m + "+room") for t, m in plain]
     z = torch.einsum("btk,stk->bs", fold, _rotations(layout.sync)) / SYNC_CELLS**0.5

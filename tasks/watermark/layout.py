@@ -207,10 +207,15 @@ def live(c: torch.Tensor) -> torch.Tensor:
     return ((c > loudest - LIVE_RANGE_DB) & (c > LIVE_FLOOR_DB)).float()
 
 
-def whiten(c: torch.Tensor, *, reverb: bool = False) -> torch.Tensor:
-    """:func:`centre`, scaled to unit spread over the live cells; with ``reverb``, the cells (measured
-    without their first frames) are read as heard in a room: :func:`room_feature` times :func:`tail_weight`."""
+def read(c: torch.Tensor, *, reverb: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per cell: its feature, :func:`centre`, and whether it is :func:`live`; with ``reverb``, the cells
+    (measured without their first frames) are read as heard in a room: :func:`room_feature` times
+    :func:`tail_weight`."""
     alive = live(c)
-    w = room_feature(c, alive) * tail_weight(c) if reverb else centre(c, alive)
+    return (room_feature(c, alive) * tail_weight(c) if reverb else centre(c, alive)), alive
+
+
+def whiten(w: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """Features ``(..., slots, BANDS)`` scaled to unit spread over their live cells."""
     spread = (w.square().flatten(-2).sum(-1) / alive.flatten(-2).sum(-1).clamp(min=1)).sqrt() + 1e-6
     return w / spread[..., None, None]
