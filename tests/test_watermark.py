@@ -30,6 +30,7 @@ from tasks.watermark.coding import (
     message,
     viterbi,
 )
+from tasks.watermark.detection import LISTED_BY_SYNC, _decode
 
 HEIRLOOM = str(Path(sys.executable).parent / "heirloom")
 KEY = WatermarkKey(bytes(range(32)))
@@ -80,6 +81,18 @@ def test_the_list_decoder_finds_messages_the_best_path_misses() -> None:
     holds = crc_holds(listed, 0xABCDEF)
     one_by_one = [[np.array_equal(crc(p[:32], 0xABCDEF), p[32:]) for p in paths] for paths in listed]
     assert np.array_equal(holds, np.array(one_by_one))
+
+
+def test_a_candidate_whose_payload_decodes_is_listed_beyond_the_best_synced() -> None:
+    rng = np.random.default_rng(26)
+    msg = message(rng.bytes(4), 0xABCDEF)
+    soft = torch.tensor(rng.normal(0, 1.0, (20, CODED_BITS)), dtype=torch.float32)
+    soft[18] = torch.tensor(2.0 * conv_encode(msg) - 1 + rng.normal(0, 0.9, CODED_BITS), dtype=torch.float32)
+    best = viterbi(soft[18:19]).numpy()[0]
+    assert np.array_equal(best[:32], msg[:32]) and not crc_holds(best, 0xABCDEF)  # only the CRC part is wrong
+    assert 18 >= LISTED_BY_SYNC
+    chosen, holds = _decode(soft, 0xABCDEF)
+    assert holds[18] and np.array_equal(chosen[18], msg)
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 32000, 44100, 48000])

@@ -48,11 +48,15 @@ def _crc_columns() -> np.ndarray:
     return np.stack([crc(row, 0) for row in eye])
 
 
+def with_crc(payloads: np.ndarray, init: int) -> np.ndarray:
+    """Messages ``(..., MESSAGE_BITS)``: payload bits ``(..., PAYLOAD_BITS)`` followed by their CRC."""
+    check = (payloads.astype(np.int64) @ _crc_columns() + crc(np.zeros(PAYLOAD_BITS, dtype=np.int8), init)) % 2
+    return np.concatenate([payloads.astype(np.int8), check.astype(np.int8)], axis=-1)
+
+
 def crc_holds(messages: np.ndarray, init: int) -> np.ndarray:
     """For messages ``(..., MESSAGE_BITS)``: whether each one's last ``CRC_BITS`` are its payload's CRC."""
-    payload, check = messages[..., :PAYLOAD_BITS].astype(np.int64), messages[..., PAYLOAD_BITS:]
-    expect = (payload @ _crc_columns() + crc(np.zeros(PAYLOAD_BITS, dtype=np.int8), init)) % 2
-    return (expect == check).all(axis=-1)
+    return (with_crc(messages[..., :PAYLOAD_BITS], init) == messages).all(axis=-1)
 
 
 def payload_bits(payload: bytes) -> np.ndarray:
