@@ -26,9 +26,9 @@ _STATES = 1 << (_K - 1)
 def crc(bits: np.ndarray, init: int) -> np.ndarray:
     """``CRC_BITS``-bit CRC of a bit array, MSB first, from a key-dependent initial value.
 
-    24 bits, not 16: the detector checks up to 176 messages per clip (its best sync candidates, the best of
-    them each with a short list of paths), and noise passes a 16-bit check once in 65,536 tries; at 24 bits,
-    once in 16.7 million, so thousands of unmarked clips stay clean.
+    24 bits, not 16: the detector checks up to 274 messages per clip (its best candidates, some of them with a
+    list of paths), and noise passes a 16-bit check once in 65,536 tries; at 24 bits, once in 16.7 million, so
+    thousands of unmarked clips stay clean.
     """
     top_bit, mask = 1 << (CRC_BITS - 1), (1 << CRC_BITS) - 1
     reg = init & mask

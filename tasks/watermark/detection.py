@@ -4,14 +4,14 @@ The received log spectrogram is band-averaged at each candidate frequency scale 
 bands; tempo changes do not) and interpolated at each candidate time scale and slot phase. Each candidate's
 cells are whitened and folded modulo the message frame, over the whole clip and over two-frame windows, so
 every repetition adds up, a crop or a delay only rotates the fold, and a marked clip inside unmarked audio is
-found in its window. The candidates with the best sync scores are decoded by soft Viterbi, sixteen of them
-(the best synced and the most promising) to a list of messages, of which the likeliest whose CRC holds is
-taken.
+found in its window. The candidates with the best sync scores are decoded by soft Viterbi, the best synced
+and the most promising of them to a list of messages, of which the likeliest whose CRC holds is taken.
 
 The decision: a wrong payload names the wrong clip and is worse than none. A candidate is accepted only when
-the key-seeded 24-bit CRC holds (noise passes it once in 16.7 million tries, and at most 176 messages are
-tried per clip: ``LIST_PATHS`` for each of ``LISTED_CANDIDATES`` candidates and one for each other of the
-``TOP_CANDIDATES``, so one unmarked clip in 95,000) and its correlation with the pattern it
+the key-seeded 24-bit CRC holds (noise passes it once in 16.7 million tries, and at most 274 messages are
+tried per clip: ``LIST_PATHS`` for each of the ``LISTED_BY_SYNC`` best synced candidates, ``PROMISING_PATHS``
+for each of the ``PROMISING`` and one for each other of the ``TOP_CANDIDATES``, so one unmarked clip in
+61,000) and its correlation with the pattern it
 implies reaches ``MIN_SCORE`` standard deviations. bench/watermark.py counts false positives over thousands
 of unmarked trials.
 """
@@ -47,11 +47,14 @@ from tasks.watermark.layout import (
 SCALES = tuple(1 + 0.005 * k for k in range(-8, 9))  # +-4 % in 0.5 % steps, for speed and for tempo
 MIN_SCORE = 5.0
 TOP_CANDIDATES = 64
-# List decoding is mostly for the best sync candidates: in 130 marked trials (hall, hall chain, crop, concatenation,
+# List decoding is for the best sync candidates: in 130 marked trials (hall, hall chain, crop, concatenation,
 # noise) the best accepted candidate was among the five best synced but once (a hall clip's 35th, which its
-# likeliest path decodes as well).
-LISTED_CANDIDATES = 16
-LISTED_BY_SYNC = 12  # of the 16: the other 4 by their promise (_decode); 16 by sync, or 16 by promise, did worse
+# likeliest path decodes as well); and for the few whose payload looks right (_decode), with a longer list.
+# On the quick bench's 30 hall clips, 16 by sync: hall 26, hall chain 21; 12 by sync and 4 promising at 8 paths:
+# 27, 21; 12 and 2 promising at 64 paths: 28, 22 (as 4 at 64 or 1 at 128).
+LISTED_BY_SYNC = 12
+PROMISING = 2
+PROMISING_PATHS = 64
 LIST_PATHS = 8  # hall: 8 -> 10 of 10 clips against the best path alone; at 16 paths, noisy codewords gain 0.3 %
 
 
@@ -259,14 +262,14 @@ def _soft_bits(rot: torch.Tensor, layout: Layout) -> torch.Tensor:
 
 def _decode(soft: torch.Tensor, crc_init: int) -> tuple[np.ndarray, np.ndarray]:
     """Messages ``(candidates, MESSAGE_BITS)`` and whether each one's CRC holds, for soft bits in sync order:
-    each candidate's likeliest path, and for ``LISTED_CANDIDATES`` of them (the first ``LISTED_BY_SYNC``, then
-    the most promising) the likeliest of their ``LIST_PATHS`` paths whose CRC holds instead, where one does.
+    each candidate's likeliest path, or where it fails its CRC, the likeliest path on a short list that holds,
+    for the first ``LISTED_BY_SYNC`` candidates (``LIST_PATHS`` each) and the ``PROMISING`` most promising of
+    the others (``PROMISING_PATHS`` each).
 
     Promising: the likeliest path's payload with its own CRC in place of the decoded one is nearly as likely
-    as the path itself (the metric gap, in units of the soft bits' norm, is small). Where the path's payload
-    is right and only its CRC part has errors, a short list then holds the right message: on the hall clips
-    that failed, such candidates had gaps of 0.01-0.9, at sync ranks up to 54 (one, at rank 17 with a gap of
-    0.01, now decodes); in 306 unmarked clips no candidate's gap was under 0.86.
+    as the path itself (the metric gap, in units of the soft bits' norm, is small), as when the payload is
+    right and only the CRC part has errors. On the hall clips that failed, candidates whose payload was right
+    had gaps of 0.01-0.9, at sync ranks up to 54; in 306 unmarked clips no candidate's gap was under 0.86.
     """
     best = list_viterbi(soft, 1).cpu().numpy()[:, 0]
     holds = crc_holds(best, crc_init)
@@ -274,14 +277,15 @@ def _decode(soft: torch.Tensor, crc_init: int) -> tuple[np.ndarray, np.ndarray]:
     sign = torch.tensor(conv_encode(np.concatenate([best, forced])) * 2 - 1, dtype=soft.dtype, device=soft.device)
     metric = (sign.view(2, *soft.shape) * soft).sum(-1)
     gap = ((metric[0] - metric[1]) / soft.square().sum(-1).sqrt().clamp(min=1e-9)).cpu().numpy()
-    promising = np.argsort(gap[LISTED_BY_SYNC:], kind="stable")[: LISTED_CANDIDATES - LISTED_BY_SYNC]
-    head = np.concatenate([np.arange(min(LISTED_BY_SYNC, len(gap))), promising + LISTED_BY_SYNC])
-    head = head[~holds[head]]
-    if len(head):
-        listed = list_viterbi(soft[torch.as_tensor(head, device=soft.device)], LIST_PATHS).cpu().numpy()
+    promising = np.argsort(gap[LISTED_BY_SYNC:], kind="stable")[:PROMISING] + LISTED_BY_SYNC
+    for group, paths in ((np.arange(min(LISTED_BY_SYNC, len(gap))), LIST_PATHS), (promising, PROMISING_PATHS)):
+        group = group[~holds[group]]
+        if not len(group):
+            continue
+        listed = list_viterbi(soft[torch.as_tensor(group, device=soft.device)], paths).cpu().numpy()
         listed_holds = crc_holds(listed, crc_init)
-        best[head] = listed[np.arange(len(head)), np.argmax(listed_holds, axis=1)]
-        holds[head] = listed_holds.any(axis=1)
+        best[group] = listed[np.arange(len(group)), np.argmax(listed_holds, axis=1)]
+        holds[group] = listed_holds.any(axis=1)
     return best, holds
 
 
