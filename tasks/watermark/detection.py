@@ -11,9 +11,8 @@ The decision: a wrong payload names the wrong clip and is worse than none. A can
 the key-seeded 24-bit CRC holds (noise passes it once in 16.7 million tries, and at most 274 messages are
 tried per clip: ``LIST_PATHS`` for each of the ``LISTED_BY_SYNC`` best synced candidates, ``PROMISING_PATHS``
 for each of the ``PROMISING`` and one for each other of the ``TOP_CANDIDATES``, so one unmarked clip in
-61,000) and its correlation with the pattern it
-implies reaches ``MIN_SCORE`` standard deviations. bench/watermark.py counts false positives over thousands
-of unmarked trials.
+61,000) and its correlation with the pattern it implies reaches ``MIN_SCORE`` standard deviations.
+bench/watermark.py counts false positives over thousands of unmarked trials.
 """
 
 from __future__ import annotations
@@ -115,7 +114,7 @@ def _band_matrices(f_scales: tuple[float, ...], bins: int, device: torch.device)
 
 def _sample_cells(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, str]]]:
     """Cells of every candidate (scale, mode, slot phase): ``(candidates, slots, BANDS)``, over whole slots
-    and over slots without their first ``REVERB_SKIP_FRAMES`` frames (for :func:`whiten`'s ``reverb``).
+    and over slots without their first ``REVERB_SKIP_FRAMES`` frames (for :func:`layout.read`'s ``reverb``).
 
     Bands are averaged first (a matrix product per frequency scale), then frames are interpolated at
     ``phase + n / scale``: the same cells as resampling the whole spectrogram, at a sixth of the work.
