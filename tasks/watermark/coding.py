@@ -64,8 +64,7 @@ def payload_bits(payload: bytes) -> np.ndarray:
 
 
 def message(payload: bytes, crc_init: int) -> np.ndarray:
-    bits = payload_bits(payload)
-    return np.concatenate([bits, crc(bits, crc_init)])
+    return with_crc(payload_bits(payload), crc_init)
 
 
 def _parity(x: int) -> int:

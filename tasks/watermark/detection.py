@@ -199,8 +199,9 @@ def candidates(
     rot = _aligned(fold[cand], shift)
     soft = _soft_bits(rot, layout)
     chosen, holds = _decode(soft, layout.crc_init)
-    expected = torch.tensor(conv_encode(chosen) * 2 - 1, dtype=torch.float32, device=dev)
-    scores = _scores(rot, expected, layout).cpu().numpy()
+    coded = torch.tensor(conv_encode(chosen), dtype=torch.float32, device=dev)
+    expected = 2 * coded - 1
+    scores = _scores(rot, layout.pattern(coded)).cpu().numpy()
     agreement = ((soft * expected).clamp(min=0).sum(1) / soft.abs().sum(1).clamp(min=1e-9)).cpu().numpy()
     out = []
     for i, bits in enumerate(chosen):
@@ -241,13 +242,10 @@ def _aligned(fold: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return fold.gather(1, slots[..., None].expand(-1, -1, BANDS))
 
 
-def _scores(rot: torch.Tensor, expected: torch.Tensor, layout: Layout) -> torch.Tensor:
+def _scores(rot: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
     """Per candidate: the correlation of every cell (sync and data) with the pattern its decoded message
     implies, in units of its standard deviation on unmarked audio."""
-    coded_sign = expected * (2 * layout.scramble - 1)
-    data = coded_sign[:, layout.bit.clamp(min=0)] * layout.sign
-    pattern = torch.where(layout.bit >= 0, data, layout.sync)
-    return (rot * pattern).sum(dim=(1, 2)) / layout.bit.numel() ** 0.5
+    return (rot * pattern).sum(dim=(1, 2)) / pattern[0].numel() ** 0.5
 
 
 def _soft_bits(rot: torch.Tensor, layout: Layout) -> torch.Tensor:
@@ -271,8 +269,8 @@ def _decode(soft: torch.Tensor, crc_init: int) -> tuple[np.ndarray, np.ndarray]:
     had gaps of 0.01-0.9, at sync ranks up to 54; in 306 unmarked clips no candidate's gap was under 0.86.
     """
     best = list_viterbi(soft, 1).cpu().numpy()[:, 0]
-    holds = crc_holds(best, crc_init)
     forced = with_crc(best[:, :PAYLOAD_BITS], crc_init)
+    holds = (forced == best).all(axis=1)
     sign = torch.tensor(conv_encode(np.concatenate([best, forced])) * 2 - 1, dtype=soft.dtype, device=soft.device)
     metric = (sign.view(2, *soft.shape) * soft).sum(-1)
     gap = ((metric[0] - metric[1]) / soft.square().sum(-1).sqrt().clamp(min=1e-9)).cpu().numpy()

@@ -105,8 +105,7 @@ def _targets(layout: Layout, payload: bytes, slots: int, device: torch.device) -
     decodable alone, cost more than twice the change for crops that mostly decode anyway.)
     """
     coded = torch.tensor(conv_encode(message(payload, layout.crc_init)), dtype=torch.float32, device=device)
-    bit_sign = 1 - 2 * ((coded + layout.scramble) % 2)  # 0 -> +1, 1 -> -1 after scrambling
-    frame_sign = torch.where(layout.bit >= 0, bit_sign[layout.bit.clamp(min=0)] * layout.sign, layout.sync)
+    frame_sign = layout.pattern(coded)
     reps = -(-slots // FRAME_SLOTS)
     sign = frame_sign.repeat(reps, 1)[:slots]
     return sign, layout.group.repeat(reps, 1)[:slots]

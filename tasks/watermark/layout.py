@@ -80,6 +80,12 @@ class Layout:
             key.crc_init(),
         )
 
+    def pattern(self, coded: torch.Tensor) -> torch.Tensor:
+        """The +-1 sign of every cell ``(..., FRAME_SLOTS, BANDS)`` for coded bits ``(..., CODED_BITS)`` (0/1):
+        each data cell its scrambled bit's sign (0 -> +1) times its spreading sign, each sync cell its own."""
+        bit_sign = 1 - 2 * ((coded + self.scramble) % 2)
+        return torch.where(self.bit >= 0, bit_sign[..., self.bit.clamp(min=0)] * self.sign, self.sync)
+
     def to(self, device: torch.device) -> Layout:
         return Layout(
             self.sync.to(device),
