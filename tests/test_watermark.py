@@ -70,7 +70,7 @@ def test_the_list_decoder_finds_messages_the_best_path_misses() -> None:
     rng = np.random.default_rng(2)
     msgs = [message(rng.bytes(4), 0xABCDEF) for _ in range(60)]
     soft = torch.stack(
-        [torch.tensor(2.0 * conv_encode(m) - 1 + rng.normal(0, 1.0, CODED_BITS), dtype=torch.float32) for m in msgs]
+        [torch.tensor(2.0 * conv_encode(m) - 1 + rng.normal(0, 1.2, CODED_BITS), dtype=torch.float32) for m in msgs]
     )
     listed = list_viterbi(soft, 8).numpy()
     assert np.array_equal(listed[:, 0], viterbi(soft).numpy())
@@ -84,10 +84,10 @@ def test_the_list_decoder_finds_messages_the_best_path_misses() -> None:
 
 
 def test_a_candidate_whose_payload_decodes_is_listed_beyond_the_best_synced() -> None:
-    rng = np.random.default_rng(26)
+    rng = np.random.default_rng(15)
     msg = message(rng.bytes(4), 0xABCDEF)
     soft = torch.tensor(rng.normal(0, 1.0, (20, CODED_BITS)), dtype=torch.float32)
-    soft[18] = torch.tensor(2.0 * conv_encode(msg) - 1 + rng.normal(0, 0.9, CODED_BITS), dtype=torch.float32)
+    soft[18] = torch.tensor(2.0 * conv_encode(msg) - 1 + rng.normal(0, 1.1, CODED_BITS), dtype=torch.float32)
     best = viterbi(soft[18:19]).numpy()[0]
     assert np.array_equal(best[:32], msg[:32]) and not crc_holds(best, 0xABCDEF)  # only the CRC part is wrong
     assert 18 >= LISTED_BY_SYNC

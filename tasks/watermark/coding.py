@@ -1,5 +1,10 @@
-"""Channel coding of the payload: a 24-bit CRC for error detection, a rate-1/2 convolutional code (K=7, the
-171/133 octal pair of NASA and 802.11) for error correction, soft-decision list Viterbi decoding in torch.
+"""Channel coding of the payload: a 24-bit CRC for error detection, a rate-1/3 convolutional code (K=7, the
+133/165/171 octal generators of LTE's) for error correction, soft-decision list Viterbi decoding in torch.
+
+Rate 1/3, not the 1/2 of NASA's and 802.11's 171/133 pair: the frame has room for every coded bit two or
+three times over, and at the signal-to-noise ratios a hall leaves, spending that room on a lower-rate code
+beats repeating a higher-rate one (on 70 clips of 10 s, the hall 61 -> 64, the hall chain 49 -> 56, at the
+same PESQ-WB); rate 1/4, whose coded bits no longer fit twice, lost again (hall 55).
 
 Written here because the code is forty lines and every decoder on PyPI is hard-decision or numpy-only; the
 detector decodes dozens of sync candidates at once, batched on whatever device the spectrogram is on.
@@ -17,7 +22,7 @@ CRC_BITS = 24
 _CRC_POLY = 0x864CFB  # CRC-24 of OpenPGP (RFC 4880)
 MESSAGE_BITS = PAYLOAD_BITS + CRC_BITS
 _K = 7
-_GENERATORS = (0o171, 0o133)
+_GENERATORS = (0o133, 0o165, 0o171)
 TAIL_BITS = _K - 1
 CODED_BITS = (MESSAGE_BITS + TAIL_BITS) * len(_GENERATORS)
 _STATES = 1 << (_K - 1)
@@ -126,10 +131,10 @@ def list_viterbi(soft: torch.Tensor, paths: int) -> torch.Tensor:
     batch, device = soft.shape[0], soft.device
     prev, signs = _PREV.to(device), _SIGNS.to(device)
     steps = soft.shape[1] // len(_GENERATORS)
-    pairs = soft.reshape(batch, steps, len(_GENERATORS))
+    per_step = soft.reshape(batch, steps, len(_GENERATORS))
     metric = torch.full((batch, _STATES, paths), -1e9, device=device)
     metric[:, 0, 0] = 0.0
-    branch = torch.einsum("btg,sjg->tbsj", pairs, signs)
+    branch = torch.einsum("btg,sjg->tbsj", per_step, signs)
     first = torch.arange(paths, device=device, dtype=torch.uint8)
     from_second = (2 * paths - 1 - first).to(torch.uint8)
     flat_prev = prev.flatten()
