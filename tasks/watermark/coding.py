@@ -1,5 +1,5 @@
-"""Channel coding of the payload: a 24-bit CRC for error detection, a rate-1/3 convolutional code (K=7, the
-133/165/171 octal generators of LTE's) for error correction, soft-decision list Viterbi decoding in torch.
+"""Channel coding of the payload: a 24-bit CRC for error detection, a rate-1/3 convolutional code (K=7, LTE's
+generators, octal 133, 165 and 171) for error correction, soft-decision list Viterbi decoding in torch.
 
 Rate 1/3, not the 1/2 of NASA's and 802.11's 171/133 pair: the frame has room for every coded bit two or
 three times over, and at the signal-to-noise ratios a hall leaves, spending that room on a lower-rate code
