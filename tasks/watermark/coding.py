@@ -135,26 +135,32 @@ def list_viterbi(soft: torch.Tensor, paths: int) -> torch.Tensor:
     metric = torch.full((batch, _STATES, paths), -1e9, device=device)
     metric[:, 0, 0] = 0.0
     branch = torch.einsum("btg,sjg->tbsj", per_step, signs)
-    first = torch.arange(paths, device=device, dtype=torch.uint8)
-    from_second = (2 * paths - 1 - first).to(torch.uint8)
     flat_prev = prev.flatten()
-    choices = torch.empty(steps, batch, _STATES * paths, dtype=torch.uint8, device=device)
+    # per step, state and survivor: where in the merged list it came from (``order``) and whether from the
+    # first predecessor; the backtrack resolves these for the few paths it follows, which is cheaper than
+    # combining them for every state at every step
+    order = torch.zeros(steps, batch, _STATES * paths, dtype=torch.uint8, device=device)
+    first_wins = torch.empty(steps, batch, _STATES * paths, dtype=torch.bool, device=device)
     for t in range(steps):
-        # each predecessor's list is sorted, so the best ``paths`` of both are the pairwise maxima of one
-        # list against the other reversed (a bitonic merge), and then only those few need sorting
         via = metric.index_select(1, flat_prev).view(batch, _STATES, 2, paths) + branch[t][..., None]
-        if paths == 1:  # plain Viterbi: the better predecessor
-            metric, pick = via[..., 0].max(dim=2, keepdim=True)
-            choices[t] = pick.view(batch, -1)
-            continue
-        mine, theirs = via[:, :, 0], via[:, :, 1].flip(-1)
-        metric, order = torch.maximum(mine, theirs).sort(dim=2, descending=True)
-        choices[t] = torch.where(mine >= theirs, first, from_second).gather(2, order).view(batch, -1)
+        mine, theirs = via[:, :, 0], via[:, :, 1]
+        if paths > 1:
+            # each predecessor's list is sorted, so the best ``paths`` of both are the pairwise maxima of one
+            # list against the other reversed (a bitonic merge), and then only those few need sorting
+            theirs = theirs.flip(-1)
+        torch.ge(mine, theirs, out=first_wins[t].view(batch, _STATES, paths))
+        metric = torch.maximum(mine, theirs)
+        if paths > 1:
+            metric, merged = metric.sort(dim=2, descending=True)
+            order[t] = merged.view(batch, -1)
     state = torch.zeros(batch, paths, dtype=torch.long, device=device)
     rank = torch.arange(paths, device=device).expand(batch, paths)
     bits = torch.empty(batch, paths, steps, dtype=torch.int8, device=device)
     for t in range(steps - 1, -1, -1):
         bits[..., t] = (state & 1).to(torch.int8)
-        pick = choices[t].gather(1, state * paths + rank).long()
-        state, rank = prev[state, pick // paths], pick % paths
+        here = state * paths
+        slot = order[t].gather(1, here + rank).long()  # the survivor's place in the merged list
+        first = first_wins[t].gather(1, here + slot)
+        state = prev[state, (~first).long()]
+        rank = torch.where(first, slot, paths - 1 - slot)  # the second list was merged reversed
     return bits[..., : steps - TAIL_BITS]
