@@ -31,8 +31,8 @@ _STATES = 1 << (_K - 1)
 def crc(bits: np.ndarray, init: int) -> np.ndarray:
     """``CRC_BITS``-bit CRC of a bit array, MSB first, from a key-dependent initial value.
 
-    24 bits, not 16: the detector checks up to 370 messages per clip (its best candidates, some of them with a
-    list of paths), and noise passes a 16-bit check once in 65,536 tries; at 24 bits, once in 16.7 million, so
+    24 bits, not 16: the detector checks hundreds of messages per clip (its best candidates, some of them with
+    a list of paths), and noise passes a 16-bit check once in 65,536 tries; at 24 bits, once in 16.7 million, so
     thousands of unmarked clips stay clean.
     """
     top_bit, mask = 1 << (CRC_BITS - 1), (1 << CRC_BITS) - 1
