@@ -53,8 +53,8 @@ TOP_CANDIDATES = 64
 # List decoding is for the best sync candidates: in 130 marked trials (hall, hall chain, crop, concatenation,
 # noise) the best accepted candidate was among the five best synced but once (a hall clip's 35th, which its
 # likeliest path decodes as well); and for the few whose payload looks right (_decode), with a longer list.
-# On the quick bench's 30 hall clips, 16 by sync: hall 26, hall chain 21; 12 by sync and 4 promising at 8 paths:
-# 27, 21; 12 and 2 promising at 64 paths: 28, 22 (as 4 at 64 or 1 at 128).
+# On the quick bench's 30 hall clips, with the rate-1/2 code, 16 by sync: hall 26, hall chain 21; 12 by sync
+# and 4 promising at 8 paths: 27, 21; 12 and 2 promising at 64 paths: 28, 22 (as 4 at 64 or 1 at 128).
 LISTED_BY_SYNC = 12
 PROMISING = 2
 PROMISING_PATHS = 64
