@@ -31,6 +31,8 @@ from tasks.watermark.coding import (
     viterbi,
 )
 from tasks.watermark.detection import LISTED_BY_SYNC, _decode
+from tasks.watermark.embedding import HIGH_BAND_CAP_DB, LOUD_CAP_SCALE, LOW_BAND_CAP_DB, QUIET_CAP_SCALE, _caps
+from tasks.watermark.layout import BAND_BINS, BANDS, SLOT_FRAMES
 
 HEIRLOOM = str(Path(sys.executable).parent / "heirloom")
 KEY = WatermarkKey(bytes(range(32)))
@@ -93,6 +95,18 @@ def test_a_candidate_whose_payload_decodes_is_listed_beyond_the_best_synced() ->
     assert 18 >= LISTED_BY_SYNC
     chosen, holds = _decode(soft, 0xABCDEF)
     assert holds[18] and np.array_equal(chosen[18], msg)
+
+
+def test_a_slot_s_loudest_band_may_change_least_and_its_quiet_bands_most() -> None:
+    level_db = torch.full((BANDS,), -40.0)
+    level_db[-1] = 0.0  # the top band is the loud one, so its flat cap would be the largest
+    band = (10 ** (level_db / 20)).repeat_interleave(BAND_BINS)[:, None].expand(-1, 2 * SLOT_FRAMES)
+    caps = _caps(band.to(torch.complex64))
+    assert caps.shape == (2, BANDS)
+    assert caps[0, -1] == pytest.approx(LOUD_CAP_SCALE * HIGH_BAND_CAP_DB)
+    next_band_cap = LOW_BAND_CAP_DB + (HIGH_BAND_CAP_DB - LOW_BAND_CAP_DB) * (BANDS - 2) / (BANDS - 1)
+    assert caps[0, -2] == pytest.approx(QUIET_CAP_SCALE * next_band_cap)  # 40 dB under: the largest scale
+    assert caps[0, -1] < caps[0, -2]
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 32000, 44100, 48000])
