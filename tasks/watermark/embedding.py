@@ -153,12 +153,12 @@ def _caps(band: torch.Tensor) -> torch.Tensor:
     what PESQ (and the ear) hears change, while a quieter band lies partly under their masking. On 15 clips of 10 s,
     capping a bucket of cells at 0.7 of the flat caps bought back PESQ-WB 0.046 for the loudest (within 6 dB of the
     slot's top), 0.043 for 6-15 dB under and 0.037 for the rest, at a cost in hall coded-bit accuracy of 1.1, 1.3
-    and 2.6 points: the change is worth most where it is quietest. This scale against the flat caps, on the 70 clips
-    of 10 s it was tuned on, at the same PESQ-WB (4.344 -> 4.349): hall 65 -> 66, hall chain 58 -> 61, crop 67 ->
-    69; on 40 fresh ones (bench/watermark.py --seed 8): hall 92 -> 92 %, hall chain 75 -> 80 %, crop 95 -> 98 %; the
-    bench's 5 s clips kept PESQ-WB 4.30. Scaling by the level under the loudest of the 3 bands either side did
-    worse; scales of 0.65 to 1.35 at 0.04 per dB gave the hall chain 65 of 70, at PESQ-WB 4.31 for 10 s and 4.22 for
-    5 s.
+    and 2.6 points: the change is worth most where it is quietest. This scale against the flat caps (features then
+    limited to 6 dB, layout.centre), on the 70 clips of 10 s it was tuned on, at the same PESQ-WB (4.344 -> 4.349):
+    hall 65 -> 66, hall chain 58 -> 61, crop 67 -> 69; on 40 fresh ones (bench/watermark.py --seed 8): hall 92 -> 92 %,
+    hall chain 75 -> 80 %, crop 95 -> 98 %; the bench's 5 s clips kept PESQ-WB 4.30. Scaling by the level under
+    the loudest of the 3 bands either side did worse; scales of 0.65 to 1.35 at 0.04 per dB gave the hall chain 65
+    of 70, at PESQ-WB 4.31 for 10 s and 4.22 for 5 s.
     """
     level = cells(decibels(power(band)).T)
     under = level.max(dim=-1, keepdim=True).values - level
