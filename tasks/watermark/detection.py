@@ -11,7 +11,7 @@ The decision: a wrong payload names the wrong clip and is worse than none. A can
 the key-seeded 24-bit CRC holds (noise passes it once in 16.7 million tries) and its correlation with the
 pattern it implies reaches ``MIN_SCORE`` standard deviations (which the likeliest path of unmarked audio
 mostly does: the CRC is the guard). Tried per clip: ``LIST_PATHS`` messages for each of the ``LISTED_BY_SYNC``
-best synced candidates and one for each other of the ``TOP_CANDIDATES``, 244, so one unmarked clip in 69,000;
+best synced candidates and one for each other of the ``TOP_CANDIDATES``, 436, so one unmarked clip in 38,000;
 and ``PROMISING_PATHS`` for each promising candidate (_decode). Those are chosen by a statistic that looks at
 the CRC, so each counts as if every candidate under the gap threshold had been tried; on unmarked audio they
 are rare (3 in 300 clips of 5 and 10 s), and for none of the 44 candidates of those clips with gaps under 1.5
@@ -60,9 +60,11 @@ PROMISING = 2
 PROMISING_PATHS = 64
 PROMISING_GAP = 1.2
 # With the rate-1/2 code, 8 paths took the hall from 8 to 10 of 10 clips against the best path alone and 16
-# gained nothing more; with rate 1/3, 16 paths against 8 on 70 clips of 10 s: hall 64 -> 65, hall chain 56 -> 58
-# (32 paths: 66 and 60, but detection on unmarked audio, where every list is walked, 27 % slower; 16: 4 %).
-LIST_PATHS = 16
+# gained nothing more; with rate 1/3, 16 paths against 8 on 70 clips of 10 s: hall 64 -> 65, hall chain 56 -> 58.
+# With features limited to 12 dB (layout.centre), 32 against 16 on 240 clips: hall 234 -> 235, hall chain
+# 222 -> 226 (64 and 128 paths: no more; 32 paths for the 8 or 6 best synced: 224, 221), for detection 16 %
+# slower on unmarked audio, where every list is walked.
+LIST_PATHS = 32
 
 
 @dataclass(frozen=True, slots=True)
