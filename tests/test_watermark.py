@@ -31,6 +31,7 @@ from tasks.watermark.coding import (
     viterbi,
 )
 from tasks.watermark.detection import LISTED_BY_SYNC, _decode
+from tasks.watermark import embedding
 from tasks.watermark.embedding import HIGH_BAND_CAP_DB, LOUD_CAP_SCALE, LOW_BAND_CAP_DB, QUIET_CAP_SCALE, _caps
 from tasks.watermark.layout import BAND_BINS, BANDS, SLOT_FRAMES
 
@@ -107,6 +108,25 @@ def test_a_slot_s_loudest_band_may_change_least_and_its_quiet_bands_most() -> No
     next_band_cap = LOW_BAND_CAP_DB + (HIGH_BAND_CAP_DB - LOW_BAND_CAP_DB) * (BANDS - 2) / (BANDS - 1)
     assert caps[0, -2] == pytest.approx(QUIET_CAP_SCALE * next_band_cap)  # 40 dB under: the largest scale
     assert caps[0, -1] < caps[0, -2]
+
+
+def test_short_clips_ask_the_room_for_more_but_only_up_to_the_ceiling(
+    voice: tuple[np.ndarray, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: dict[float, set[float]] = {}
+    step = embedding._step
+
+    def spy(band, sign, group, target_db, room_target_db):
+        asked.setdefault(seconds, set()).add(room_target_db)
+        return step(band, sign, group, target_db, room_target_db)
+
+    monkeypatch.setattr(embedding, "_step", spy)
+    for seconds in (4.0, 6.0, 10.0, 30.0):
+        embed(at(voice, 16000, seconds), 16000, b"\x01\x02\x03\x04", KEY)
+    room = {s: asked[s].pop() for s in asked}
+    assert room[4.0] == room[6.0] == embedding.MAX_ROOM_TARGET_DB
+    assert room[10.0] == pytest.approx(embedding.ROOM_TARGET_DB, rel=0.05)
+    assert room[30.0] < room[10.0]
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 32000, 44100, 48000])
