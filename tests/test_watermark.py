@@ -19,7 +19,7 @@ from scipy import signal
 from catalog.manifests import Clip
 from catalog.tables import Catalog
 from heirloom.errors import WatermarkError
-from tasks.watermark import MIN_SECONDS, WatermarkKey, detect, embed, load_key, new_key_file, parse_payload
+from tasks.watermark import MIN_SECONDS, WatermarkKey, detect, embed, embedding, load_key, new_key_file, parse_payload
 from tasks.watermark.coding import (
     CODED_BITS,
     MESSAGE_BITS,
@@ -31,7 +31,6 @@ from tasks.watermark.coding import (
     viterbi,
 )
 from tasks.watermark.detection import LISTED_BY_SYNC, _decode
-from tasks.watermark import embedding
 from tasks.watermark.embedding import HIGH_BAND_CAP_DB, LOUD_CAP_SCALE, LOW_BAND_CAP_DB, QUIET_CAP_SCALE, _caps
 from tasks.watermark.layout import BAND_BINS, BANDS, SLOT_FRAMES
 
