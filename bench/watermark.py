@@ -202,6 +202,19 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray) -> float:
     return float(pesq(16000, soxr.resample(ref, SR, 16000), soxr.resample(deg, SR, 16000), "wb"))
 
 
+def seconds_list(text: str) -> list[int]:
+    """``--durations``: whole seconds, comma-separated."""
+    try:
+        out = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of whole seconds, e.g. 5,10"
+        ) from None
+    if min(out) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: clip lengths must be at least 1 s")
+    return out
+
+
 def main() -> None:
     import torch
 
@@ -213,7 +226,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=None, help="clips per duration (default 10, quick 4)")
     ap.add_argument("--unmarked", type=int, default=None, help="unmarked trials (default 2000, quick 300)")
     ap.add_argument("--attacks", default=None, help="comma-separated subset of attacks")
-    ap.add_argument("--durations", default=None, help="comma-separated clip lengths in s (default 5,10,30)")
+    ap.add_argument(
+        "--durations", type=seconds_list, default=None, help="comma-separated clip lengths in s (default 5,10,30)"
+    )
     ap.add_argument("--seed", type=int, default=7, help="draws the key, excerpts, payloads and attacks (default 7)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # figures are per core
@@ -221,7 +236,7 @@ def main() -> None:
     key = WatermarkKey(rng.bytes(32))
     durations = [10] if args.quick else [5, 10, 30]
     if args.durations:
-        durations = [int(d) for d in args.durations.split(",")]
+        durations = args.durations
     n_clips = args.clips or (4 if args.quick else 10)
     n_unmarked = args.unmarked if args.unmarked is not None else (300 if args.quick else 2000)
     with tempfile.TemporaryDirectory() as d:
