@@ -11,9 +11,9 @@ The decision: a wrong payload names the wrong clip and is worse than none. A can
 the key-seeded 24-bit CRC holds (noise passes it once in 16.7 million tries) and its correlation with the
 pattern it implies reaches ``MIN_SCORE`` standard deviations (which the likeliest path of unmarked audio
 mostly does: the CRC is the guard). Tried per clip: ``LIST_PATHS`` messages for each of the ``LISTED_BY_SYNC``
-best synced candidates, one for each other of the ``TOP_CANDIDATES`` and ``PROMISING_PATHS`` for each of the
-``BEST_FITTING`` others whose likeliest path fits best, 564, so one unmarked clip in 30,000; and
-``PROMISING_PATHS`` for each promising candidate (_decode). Those are chosen by a statistic that looks at
+best synced candidates and the ``BEST_FITTING`` others whose likeliest path fits best, and one for each other
+of the ``TOP_CANDIDATES``, 498, so one unmarked clip in 34,000; and ``PROMISING_PATHS`` for each promising
+candidate (_decode). Those are chosen by a statistic that looks at
 the CRC, so each counts as if every candidate under the gap threshold had been tried; on unmarked audio they
 are rare (3 in 300 clips of 5 and 10 s), and for none of the 44 candidates of those clips with gaps under 1.5
 was the CRC-true message nearest the likeliest path among its 256 likeliest. bench/watermark.py counts false
@@ -58,9 +58,9 @@ TOP_CANDIDATES = 64
 # and 4 promising at 8 paths: 27, 21; 12 and 2 promising at 64 paths: 28, 22 (as 4 at 64 or 1 at 128).
 # Later, with features limited to 12 dB and a 2.6 dB room target, of the 9 of 240 hall chain clips still
 # missed the right alignment was ranked 11th to 170th by sync (its sync cells' z 3.5-5.6, its data cells' 7.6-10),
-# in three of them with the right message 0th, 5th and 61st on its list: 2 more candidates by best-path fit took
-# the hall chain 231 -> 234 and the hall 238 -> 239 (at 32 paths: 233; 4 by fit: 234; the 128 best synced
-# decoded instead of 64: 232), for detection 20 % slower on unmarked audio.
+# in three of them with the right message 0th, 5th and 61st on its list: 2 more candidates by best-path fit, at
+# 32 paths, took the hall chain 231 -> 233 (at 64 paths: 234, for detection on unmarked audio 20 % slower, not
+# 10 %; 4 by fit: 234; the 128 best synced decoded instead of 64: 232), and nothing changed on 240 fresh clips.
 LISTED_BY_SYNC = 12
 PROMISING = 2
 BEST_FITTING = 2
@@ -277,10 +277,9 @@ def _soft_bits(rot: torch.Tensor, layout: Layout) -> torch.Tensor:
 def _decode(soft: torch.Tensor, crc_init: int) -> tuple[np.ndarray, np.ndarray]:
     """Messages ``(candidates, MESSAGE_BITS)`` and whether each one's CRC holds, for soft bits in sync order:
     each candidate's likeliest path, or where it fails its CRC, the likeliest path on a short list that holds,
-    for the first ``LISTED_BY_SYNC`` candidates (``LIST_PATHS`` each), and ``PROMISING_PATHS`` each for the
-    ``PROMISING`` most promising of the others, if any, and the ``BEST_FITTING`` others whose likeliest path
-    agrees best with their soft bits (the share of the soft bits' weight it agrees with, a measure blind to the
-    CRC, so these count as tried whatever they hold).
+    for the first ``LISTED_BY_SYNC`` candidates and the ``BEST_FITTING`` others whose likeliest path agrees best
+    with their soft bits (the share of the soft bits' weight it agrees with, blind to the CRC) (``LIST_PATHS``
+    each), and for the ``PROMISING`` most promising of the rest, if any (``PROMISING_PATHS`` each).
 
     Promising: the likeliest path's payload with its own CRC in place of the decoded one is nearly as likely
     as the path itself (the metric gap, in units of the soft bits' norm, is under ``PROMISING_GAP``), as when
@@ -297,12 +296,12 @@ def _decode(soft: torch.Tensor, crc_init: int) -> tuple[np.ndarray, np.ndarray]:
     gap = ((metric[0] - metric[1]) / soft.square().sum(-1).sqrt().clamp(min=1e-9)).cpu().numpy()
     others = np.arange(LISTED_BY_SYNC, len(gap))
     others = others[~holds[others]]
-    close = others[gap[others] < PROMISING_GAP]
-    promising = close[np.argsort(gap[close], kind="stable")[:PROMISING]]
     fit = (metric[0] / soft.abs().sum(-1).clamp(min=1e-9)).cpu().numpy()
-    rest = others[~np.isin(others, promising)]
-    promising = np.concatenate([promising, rest[np.argsort(-fit[rest], kind="stable")[:BEST_FITTING]]])
-    for group, paths in ((np.arange(min(LISTED_BY_SYNC, len(gap))), LIST_PATHS), (promising, PROMISING_PATHS)):
+    fitting = others[np.argsort(-fit[others], kind="stable")[:BEST_FITTING]]
+    others = others[~np.isin(others, fitting) & (gap[others] < PROMISING_GAP)]
+    promising = others[np.argsort(gap[others], kind="stable")[:PROMISING]]
+    listed_first = np.concatenate([np.arange(min(LISTED_BY_SYNC, len(gap))), fitting])
+    for group, paths in ((listed_first, LIST_PATHS), (promising, PROMISING_PATHS)):
         group = group[~holds[group]]
         if not len(group):
             continue
