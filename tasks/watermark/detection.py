@@ -13,11 +13,11 @@ pattern it implies reaches ``MIN_SCORE`` standard deviations (which the likelies
 mostly does: the CRC is the guard). Tried per clip: ``LIST_PATHS`` messages for each of the ``LISTED_BY_SYNC``
 best synced candidates and the ``BEST_FITTING`` others whose likeliest path fits best, and one for each other
 of the ``TOP_CANDIDATES``, 498, so one unmarked clip in 34,000; and ``PROMISING_PATHS`` for each promising
-candidate (_decode). Those are chosen by a statistic that looks at
-the CRC, so each counts as if every candidate under the gap threshold had been tried; on unmarked audio they
-are rare (3 in 300 clips of 5 and 10 s), and for none of the 44 candidates of those clips with gaps under 1.5
-was the CRC-true message nearest the likeliest path among its 256 likeliest. bench/watermark.py counts false
-positives over thousands of unmarked trials.
+candidate (_decode). Promising ones are chosen by a statistic that looks at the CRC, so each counts as if every
+candidate under the gap threshold had been tried; on unmarked audio they are rare (3 in 300 clips of 5 and 10
+s), and for none of the 44 candidates of those clips with gaps under 1.5 was the CRC-true message nearest the
+likeliest path among its 256 likeliest. bench/watermark.py counts false positives over thousands of unmarked
+trials.
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ TOP_CANDIDATES = 64
 # likeliest path decodes as well); and for the few whose payload looks right (_decode), with a longer list.
 # On the quick bench's 30 hall clips, with the rate-1/2 code, 16 by sync: hall 26, hall chain 21; 12 by sync
 # and 4 promising at 8 paths: 27, 21; 12 and 2 promising at 64 paths: 28, 22 (as 4 at 64 or 1 at 128).
-# Later, with features limited to 12 dB and a 2.6 dB room target, of the 9 of 240 hall chain clips still
-# missed the right alignment was ranked 11th to 170th by sync (its sync cells' z 3.5-5.6, its data cells' 7.6-10),
-# in three of them with the right message 0th, 5th and 61st on its list: 2 more candidates by best-path fit, at
-# 32 paths, took the hall chain 231 -> 233 (at 64 paths: 234, for detection on unmarked audio 20 % slower, not
-# 10 %; 4 by fit: 234; the 128 best synced decoded instead of 64: 232), and nothing changed on 240 fresh clips.
+# Later, with features limited to 12 dB and a 2.6 dB room target: in the 9 of 240 hall chain clips still
+# missed, the right alignment ranked 11th to 170th by sync (z of its sync cells 3.5-5.6, of its data cells 7.6-10),
+# and in three of them the right message was 0th, 5th and 61st on its list. 2 more candidates by best-path fit,
+# at 32 paths, took the hall chain 231 -> 233 and the hall 238 -> 239 (at 64 paths: 234, but detection on unmarked
+# audio in bench/watermark.py 149x -> 115x real time, against 139x at 32; 4 by fit: 234; the 128 best synced
+# decoded instead of 64: 232). On 240 fresh clips they changed nothing.
 LISTED_BY_SYNC = 12
 PROMISING = 2
 BEST_FITTING = 2
