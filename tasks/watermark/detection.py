@@ -14,8 +14,8 @@ mostly does: the CRC is the guard). Tried per clip: ``LIST_PATHS`` messages for 
 best synced candidates and the ``BEST_FITTING`` others whose likeliest path fits best, and one for each other
 of the ``TOP_CANDIDATES``, 498, so one unmarked clip in 34,000; and ``PROMISING_PATHS`` for each promising
 candidate (_decode). Promising ones are chosen by a statistic that looks at the CRC, so each counts as if every
-candidate under the gap threshold had been tried; on unmarked audio they are rare (3 in 300 clips of 5 and 10
-s), and for none of the 44 candidates of those clips with gaps under 1.5 was the CRC-true message nearest the
+candidate under the gap threshold had been tried; on unmarked audio they are rare (3 in 300 clips of 5 and
+10 s), and for none of the 44 candidates of those clips with gaps under 1.5 was the CRC-true message nearest the
 likeliest path among its 256 likeliest. bench/watermark.py counts false positives over thousands of unmarked
 trials.
 """
