@@ -279,8 +279,9 @@ def _decode(soft: torch.Tensor, crc_init: int) -> tuple[np.ndarray, np.ndarray]:
     """Messages ``(candidates, MESSAGE_BITS)`` and whether each one's CRC holds, for soft bits in sync order:
     each candidate's likeliest path, or where it fails its CRC, the likeliest path on a short list that holds,
     for the first ``LISTED_BY_SYNC`` candidates and the ``BEST_FITTING`` others whose likeliest path agrees best
-    with their soft bits (the share of the soft bits' weight it agrees with, blind to the CRC) (``LIST_PATHS``
-    each), and for the ``PROMISING`` most promising of the rest, if any (``PROMISING_PATHS`` each).
+    with their soft bits (the weight it agrees with less the weight it contradicts, as a share of all of it,
+    blind to the CRC) (``LIST_PATHS`` each), and for the ``PROMISING`` most promising of the rest, if any
+    (``PROMISING_PATHS`` each).
 
     Promising: the likeliest path's payload with its own CRC in place of the decoded one is nearly as likely
     as the path itself (the metric gap, in units of the soft bits' norm, is under ``PROMISING_GAP``), as when
