@@ -78,9 +78,9 @@ def stats(errors: list[float]) -> str:
 
 
 def main() -> None:
-    from tasks.espeak_timing import Espeak, stop_closures
-    from tasks.g2p import g2p, words_of
-    from tasks.gmm_aligner import GmmAligner
+    from tasks.align.espeak_timing import Espeak, stop_closures
+    from tasks.align.g2p import g2p, words_of
+    from tasks.align.gmm_aligner import GmmAligner
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -139,14 +139,14 @@ def reference_phones(events: list[tuple[str, float]]) -> list[tuple[str, float |
     """espeak-ng's phoneme events in the lexicon's phones: an event whose symbols G2P splits into several
     phones (the diphthong ``ʌʉ``, the syllabic ``əl``) becomes those phones, the first starting at the event
     and the rest untimed, so they count towards phones matched but not towards boundary error."""
-    from tasks.g2p import split_phones
+    from tasks.align.g2p import split_phones
 
     return [(p, start if k == 0 else None) for name, start in events for k, p in enumerate(split_phones(name))]
 
 
 def score(results, refs, voice: str, reference: str):
     """Word and phone start errors (s) of one voice's utterances against one reference, and phones matched."""
-    from tasks.gmm_aligner import SILENCE
+    from tasks.align.gmm_aligner import SILENCE
 
     word_err, phone_err, matched, total = [], [], 0, 0
     for utt, ali in results.items():
@@ -178,10 +178,10 @@ def long_form(speaker, minutes: float, runs: int) -> None:
     import soundfile as sf
 
     from catalog.storage import open_storage
-    from tasks.alignment import Job, align_collection, segments
-    from tasks.espeak_timing import stop_closures
-    from tasks.g2p import words_of
-    from tasks.vad import speech_regions
+    from tasks.align.collection import Job, align_collection, segments
+    from tasks.align.espeak_timing import stop_closures
+    from tasks.align.g2p import words_of
+    from tasks.prepare.vad import speech_regions
 
     rng = np.random.default_rng(5)
     pieces, words, ref, t = [], [], [], 0.0

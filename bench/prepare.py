@@ -4,7 +4,7 @@ Clean references: espeak-ng voices in several dialects, a festival voice, a vers
 singing mode, and the real human speech that
 Debian's alsa-utils ships (/usr/share/sounds/alsa). Each is mixed with synthetic field noises (shaped tape
 hiss, 50/60 Hz hum with harmonics, pink, babble of other voices, clicks, fan) at 0, 5, 10 and 20 dB SNR
-measured on active speech. Methods: our chain (tasks.prepare), noisereduce defaults, noisereduce with the
+measured on active speech. Methods: our chain (tasks.prepare.chain), noisereduce defaults, noisereduce with the
 first 0.5 s as noise clip (the common recipe), DeepFilterNet3 alone, sox noisered. It prints, per noise type
 and SNR, the change against the noisy input of PESQ-WB, SI-SDR and ESTOI, the 4-8 kHz (sibilant) band
 loss, the share of mixtures made worse (PESQ), then the damage on clean input, the SNR estimate's error,
@@ -133,7 +133,7 @@ def scores(clean: np.ndarray, est: np.ndarray) -> dict[str, float]:
 
 
 def ours(x: np.ndarray, tmp: Path) -> tuple[np.ndarray, float | None]:
-    from tasks.prepare import prepare_file
+    from tasks.prepare.chain import prepare_file
 
     sf.write(str(tmp / "in.wav"), x, SR, subtype="FLOAT")
     result = prepare_file(tmp / "in.wav", tmp / "out.flac")
@@ -154,7 +154,7 @@ def nr_first_half_second(x: np.ndarray, tmp: Path) -> np.ndarray:
 
 
 def dfn3(x: np.ndarray, tmp: Path) -> np.ndarray:
-    from tasks.denoise import deepfilter
+    from tasks.prepare.denoise import deepfilter
 
     return deepfilter(x, SR)
 
@@ -186,7 +186,7 @@ METHODS = {
 
 def long_file_child(minutes: float) -> None:
     """Our chain on a long synthetic session; prints CPU seconds per audio second and peak memory."""
-    from tasks.prepare import prepare_file
+    from tasks.prepare.chain import prepare_file
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as d:

@@ -28,7 +28,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.g2p import g2p, words_of  # noqa: E402
+from tasks.align.g2p import g2p, words_of  # noqa: E402
 from voice_models.backend import Hyperparameters, Utterance, get_backend  # noqa: E402
 from voice_models.evaluation import evaluate, voice_of  # noqa: E402
 

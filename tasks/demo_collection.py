@@ -20,9 +20,9 @@ from catalog.manifests import Bearer, ConsentRecord
 from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import HeirloomError
-from tasks.collection import ManifestRow, render_manifest
-from tasks.consent_records import consent_records, grant
-from tasks.people import write_person
+from tasks.consent.people import write_person
+from tasks.consent.records import consent_records, grant
+from tasks.ingest.manifest import ManifestRow, render_manifest
 
 
 @dataclass(frozen=True, slots=True)

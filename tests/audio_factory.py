@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tasks.collection import ManifestRow, render_manifest
+from tasks.ingest.manifest import ManifestRow, render_manifest
 
 
 def sinusoid(

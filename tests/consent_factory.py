@@ -11,7 +11,7 @@ from datetime import datetime
 from catalog.manifests import Bearer, Clip, Exhibit, Recording, VoiceModelVersion
 from catalog.storage import Storage
 from catalog.tables import Catalog
-from tasks.audit import DATASET_MANIFEST
+from tasks.consent.audit import DATASET_MANIFEST
 
 
 def add_bearer(cat: Catalog, bearer_id: str, status: str = "living", communities: tuple[str, ...] = ("kil",)) -> None:

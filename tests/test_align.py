@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pytest
 
-from tasks.espeak_timing import QUIET, Espeak, stop_closures
-from tasks.g2p import g2p, words_of
-from tasks.gmm_aligner import AlignmentError, GmmAligner
+from tasks.align.espeak_timing import QUIET, Espeak, stop_closures
+from tasks.align.g2p import g2p, words_of
+from tasks.align.gmm_aligner import AlignmentError, GmmAligner
 
 TEXTS = [
     "The ferryman waited by the river until the evening tide came in.",
@@ -72,7 +72,7 @@ def test_stop_closures_move_plosives_back_over_their_silence() -> None:
 
 
 def test_silent_edges_are_seen_in_digital_silence_and_in_a_noisy_recordings_pauses() -> None:
-    from tasks.gmm_aligner import silent_edges
+    from tasks.align.gmm_aligner import silent_edges
 
     speech, _, _ = Espeak().speak(TEXTS[0], "en-us")
     speech = speech[np.flatnonzero(np.abs(speech) > 1e-3)[0] : np.flatnonzero(np.abs(speech) > 1e-3)[-1]]
@@ -98,8 +98,8 @@ def test_unknown_words_empty_and_mismatched_transcripts_fail_with_reasons(traine
 
 
 def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
-    from tasks.alignment import Job, _anchor_chunks, anchor_pocketsphinx
-    from tasks.vad import speech_regions
+    from tasks.align.collection import Job, _anchor_chunks, anchor_pocketsphinx
+    from tasks.prepare.vad import speech_regions
 
     speaker, rng = Espeak(), np.random.default_rng(2)
     pieces, words = [], []
@@ -123,9 +123,9 @@ def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
         assert any(g0 <= before.end_s <= after.start_s <= g1 for g0, g1 in gaps)
 
 
-@pytest.mark.skipif(not __import__("tasks.mfa_backend", fromlist=["x"]).available(), reason="mfa is not installed")
+@pytest.mark.skipif(not __import__("tasks.align.mfa_backend", fromlist=["x"]).available(), reason="mfa is not installed")
 def test_the_mfa_backend_reads_back_word_tiers(trained) -> None:
-    from tasks import mfa_backend
+    from tasks.align import mfa_backend
 
     aligner, data, _ = trained
     utts = [(u, a, w) for u, a, w, v in data if v == "en-us"]
@@ -136,8 +136,8 @@ def test_the_mfa_backend_reads_back_word_tiers(trained) -> None:
 
 def test_the_mfa_backend_says_when_mfa_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from catalog.storage import open_storage
-    from tasks import mfa_backend
-    from tasks.alignment import align_collection
+    from tasks.align import mfa_backend
+    from tasks.align.collection import align_collection
 
     monkeypatch.setattr(mfa_backend.shutil, "which", lambda name: None)
     with pytest.raises(mfa_backend.MfaMissing, match="not installed"):
@@ -186,7 +186,7 @@ def test_the_mfa_backend_option_turns_mfas_textgrids_into_segments(monkeypatch: 
     import soundfile as sf
 
     from catalog.storage import open_storage
-    from tasks.alignment import Job, align_collection, segments
+    from tasks.align.collection import Job, align_collection, segments
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -209,7 +209,7 @@ def test_the_mfa_backend_option_turns_mfas_textgrids_into_segments(monkeypatch: 
 
 
 def test_recordings_that_cannot_be_aligned_say_why() -> None:
-    from tasks.alignment import _skip_reason
+    from tasks.align.collection import _skip_reason
 
     rec = {"transcript": "The water is wide."}
     passed = {"gate": "pass", "gate_reasons": []}

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from heirloom.errors import ManifestError
-from tasks.collection import ManifestRow, collection_path, decode_manifest, parse_manifest, render_manifest
+from tasks.ingest.manifest import ManifestRow, collection_path, decode_manifest, parse_manifest, render_manifest
 
 
 def test_good_rows_and_optional_columns() -> None:

@@ -10,12 +10,12 @@ import pytest
 
 from catalog.tables import Catalog
 from heirloom.errors import ConsentError
-from tasks.audit import run_audit
-from tasks.audit_html import render_audit_html
-from tasks.consent_records import consent_records, grant, revoke_scopes
+from tasks.consent.audit import run_audit
+from tasks.consent.audit_html import render_audit_html
+from tasks.consent.people import write_person
+from tasks.consent.records import consent_records, grant, revoke_scopes
+from tasks.consent.revocation import carry_out, erase
 from tasks.fixity import check_fixity
-from tasks.people import write_person
-from tasks.revocation import carry_out, erase
 from tests.consent_factory import add_bearer, add_clip, add_exhibit, add_model, add_recording
 
 FULL = ["preserve", "model_training", "voice_synthesis", "exhibit_generation", "public_access"]

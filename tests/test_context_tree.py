@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.context_tree import RIGHT, accumulate, build_tree, phone_questions
+from tasks.align.context_tree import RIGHT, accumulate, build_tree, phone_questions
 
 SIL = 1
 

@@ -93,7 +93,7 @@ def test_revoke_and_audit_flows_publish_their_results(tmp_path: Path) -> None:
 
     from flows.audit import audit
     from flows.consent import revoke
-    from tasks.consent_records import grant
+    from tasks.consent.records import grant
     from tests.consent_factory import add_model, add_recording
 
     archive = str(tmp_path / "archive")

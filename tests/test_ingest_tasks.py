@@ -11,7 +11,7 @@ import pytest
 from catalog.manifests import Bearer
 from catalog.storage import open_storage
 from catalog.tables import Catalog
-from tasks.ingest import commit_results, plan_ingest, process_item
+from tasks.ingest.batch import commit_results, plan_ingest, process_item
 from tests.audio_factory import make_collection, write_audio
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.gmm_aligner import lda, mllt
+from tasks.align.gmm_aligner import lda, mllt
 
 
 def _diagonal_loglike(x: np.ndarray, y: np.ndarray, a: np.ndarray) -> float:

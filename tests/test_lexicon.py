@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import tasks.lexicon as lexicon_module
+import tasks.align.lexicon as lexicon_module
 from catalog.storage import open_storage
-from tasks.g2p import GARBAGE, G2PError, g2p, is_phone, split_phones, words_of
-from tasks.lexicon import Lexicon, LexiconError, bearer_exceptions, build, latest, parse_dict, pronounce
+from tasks.align.g2p import GARBAGE, G2PError, g2p, is_phone, split_phones, words_of
+from tasks.align.lexicon import Lexicon, LexiconError, bearer_exceptions, build, latest, parse_dict, pronounce
 
 HEIRLOOM = str(Path(sys.executable).parent / "heirloom")
 

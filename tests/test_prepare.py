@@ -11,14 +11,14 @@ import soundfile as sf
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.content import HELD_SHARE_SONG, HeldNotes, held_note_share, pitch_frames
-from tasks.denoise import choose_denoiser, deepfilter, reduce_noise
-from tasks.hum import NotchComb, detect_hum
-from tasks.loudness import plan_gain, speech_loudness, true_peak_dbtp
-from tasks.noise import NoiseEstimate, estimate_noise, frame_power
-from tasks.prepare import PrepareParams, TimeMap, prepare_file
-from tasks.quality import ClipTracker, DropoutTracker, GateConfig, click_positions, gate
-from tasks.vad import speech_regions
+from tasks.prepare.chain import PrepareParams, TimeMap, prepare_file
+from tasks.prepare.content import HELD_SHARE_SONG, HeldNotes, held_note_share, pitch_frames
+from tasks.prepare.denoise import choose_denoiser, deepfilter, reduce_noise
+from tasks.prepare.hum import NotchComb, detect_hum
+from tasks.prepare.loudness import plan_gain, speech_loudness, true_peak_dbtp
+from tasks.prepare.noise import NoiseEstimate, estimate_noise, frame_power
+from tasks.prepare.quality import ClipTracker, DropoutTracker, GateConfig, click_positions, gate
+from tasks.prepare.vad import speech_regions
 
 SR = 32000
 

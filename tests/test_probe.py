@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from heirloom.errors import AudioReadError
-from tasks.probe import probe_audio
+from tasks.audio.probe import probe_audio
 from tests.audio_factory import sinusoid, write_audio
 
 

@@ -12,7 +12,7 @@ import pytest
 from catalog.manifests import Derivative, Segment
 from catalog.storage import open_storage
 from catalog.tables import Catalog
-from tasks.consent_records import grant
+from tasks.consent.records import grant
 from tests.consent_factory import add_bearer, add_recording
 from voice_models.dataset import build_dataset, store_manifest
 

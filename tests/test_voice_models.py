@@ -16,7 +16,7 @@ import torch
 from catalog.storage import open_storage
 from catalog.tables import Catalog
 from heirloom.errors import ConsentError, VoiceModelError
-from tasks.revocation import carry_out
+from tasks.consent.revocation import carry_out
 from tests.voice_factory import SENTENCES, VOICES, speak, voice_archive
 from voice_models.backend import Hyperparameters, get_backend
 from voice_models.dataset import build_dataset
@@ -175,7 +175,7 @@ def test_revocation_during_training_registers_nothing_and_deletes_the_weights(
 
 
 def test_revoking_training_consent_deletes_the_checkpoints_of_unfinished_trainings(tmp_path: Path) -> None:
-    from tasks.consent_records import grant
+    from tasks.consent.records import grant
     from tests.consent_factory import add_bearer
 
     store = open_storage(str(tmp_path / "archive"))

@@ -16,8 +16,8 @@ import soxr
 from catalog.manifests import Derivative, Segment
 from catalog.storage import Storage
 from catalog.tables import Catalog
-from tasks.consent_records import grant
-from tasks.g2p import g2p, words_of
+from tasks.align.g2p import g2p, words_of
+from tasks.consent.records import grant
 from tests.consent_factory import add_bearer, add_recording
 
 RATE = 32000

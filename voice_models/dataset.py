@@ -22,8 +22,8 @@ from catalog.manifests import Segment, utc_now
 from catalog.storage import Storage
 from catalog.tables import Catalog
 from policies.decide import Context, Decision, MaterialFacts, Subject, decide
-from tasks.consent_records import bearer_facts, consent_records
-from tasks.working_copies import latest_derivatives
+from tasks.consent.records import bearer_facts, consent_records
+from tasks.prepare.working_copies import latest_derivatives
 from voice_models.phones import segment_words
 
 

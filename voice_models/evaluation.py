@@ -114,8 +114,8 @@ def evaluate(
     synthesize: Synthesize, held_out: Sequence[Utterance], others: Sequence[Utterance], *, language: str | None
 ) -> dict[str, Any]:
     """The metrics of one model voice on the held-out texts (see the module's docstring)."""
-    from tasks.g2p import words_of
-    from tasks.quality import dnsmos
+    from tasks.align.g2p import words_of
+    from tasks.prepare.quality import dnsmos
 
     bearer = voice_of(held_out)
     by_speaker: dict[str, list[Utterance]] = {}

@@ -31,9 +31,9 @@ from catalog.manifests import VoiceModelVersion
 from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import ConsentError, VoiceModelError
-from tasks.audit import DATASET_MANIFEST
-from tasks.ingest import staged
-from tasks.working_copies import latest_derivatives
+from tasks.consent.audit import DATASET_MANIFEST
+from tasks.ingest.batch import staged
+from tasks.prepare.working_copies import latest_derivatives
 from voice_models.backend import Hyperparameters, Utterance, get_backend
 from voice_models.dataset import Dataset, Item, build_dataset, store_manifest
 from voice_models.evaluation import split_held_out, voice_of

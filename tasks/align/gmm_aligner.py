@@ -324,7 +324,7 @@ class GmmAligner:
     def _tie_triphones(self, feats, alignments, *, max_leaves: int) -> None:
         """Grow a context tree from the current alignments and switch to it: one Gaussian per leaf
         from the tree's own statistics, as Kaldi's gmm-init-model does."""
-        from tasks.context_tree import VAR_FLOOR, accumulate, build_tree, phone_questions
+        from tasks.align.context_tree import VAR_FLOOR, accumulate, build_tree, phone_questions
 
         n_tid = self.tm.num_transition_ids + 1
         phone_of = np.zeros(n_tid, np.int64)

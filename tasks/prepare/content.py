@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from tasks.noise import FRAME_S, runs
+from tasks.prepare.noise import FRAME_S, runs
 
 PITCH_RATE_HZ = 8000
 F0_RANGE_HZ = (70.0, 800.0)

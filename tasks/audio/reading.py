@@ -21,7 +21,7 @@ def audio_rate_channels(path: Path) -> tuple[int, int]:
         info = sf.info(str(path))
         return int(info.samplerate), int(info.channels)
     except (sf.LibsndfileError, RuntimeError):
-        from tasks.probe import probe_audio
+        from tasks.audio.probe import probe_audio
 
         probed = probe_audio(path)
         return probed.sample_rate, probed.channels

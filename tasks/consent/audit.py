@@ -29,9 +29,9 @@ from heirloom.errors import StorageError
 from policies.consent import chain_breaks
 from policies.decide import BearerFacts, Context, Subject, decide
 from policies.protocols import load_protocols
-from tasks.consent_records import all_bearer_facts, consent_records
+from tasks.consent.people import find_evidence
+from tasks.consent.records import all_bearer_facts, consent_records
 from tasks.fixity import sha256_of
-from tasks.people import find_evidence
 
 DATASET_MANIFEST = "dataset.json"
 CHECKS = (

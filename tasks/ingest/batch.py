@@ -26,9 +26,9 @@ from catalog.tables import Catalog
 from catalog.validate import check_id
 from heirloom import AGENT
 from heirloom.errors import FixityError, HeirloomError, ManifestError, ObjectExistsError, StorageError
-from tasks.collection import MANIFEST_NAME, ManifestRow, decode_manifest, parse_manifest
+from tasks.audio.probe import probe_audio
 from tasks.fixity import original_key, verify
-from tasks.probe import probe_audio
+from tasks.ingest.manifest import MANIFEST_NAME, ManifestRow, decode_manifest, parse_manifest
 
 QUARANTINE = "quarantine"
 Outcome = Literal["ingested", "duplicate", "quarantined"]

@@ -16,7 +16,7 @@ from heirloom.errors import ConsentError
 from heirloom.vocabulary import CUSTODIAN_GRANTORS
 from policies.consent import check_scopes, eligible_grantor, latest, record_hash
 from policies.decide import BearerFacts
-from tasks.people import store_evidence
+from tasks.consent.people import store_evidence
 
 
 def all_bearer_facts(catalog: Catalog) -> dict[str, BearerFacts]:

@@ -151,7 +151,7 @@ class GateDecision:
 
 
 def gate(m: dict[str, Any], cfg: GateConfig = GateConfig()) -> GateDecision:
-    """Apply the gate to a metrics dict (keys as :func:`tasks.prepare` writes them)."""
+    """Apply the gate to a metrics dict (keys as :func:`tasks.prepare.chain` writes them)."""
     fail, review = [], []
     if m.get("speech_s", 0) <= 0:
         fail.append("no speech found: silent, empty or all noise")

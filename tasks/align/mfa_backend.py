@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tasks.gmm_aligner import RATE_HZ, AlignmentError, Interval
-from tasks.lexicon import Pronunciations, format_dict
+from tasks.align.gmm_aligner import RATE_HZ, AlignmentError, Interval
+from tasks.align.lexicon import Pronunciations, format_dict
 
 Utterance = tuple[str, np.ndarray, list[str]]  # id, 16 kHz audio, words
 

@@ -18,8 +18,8 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import StorageError
 from heirloom.vocabulary import SCOPES
-from tasks.consent_records import bearer_facts, revoke_scopes
-from tasks.people import erase_person
+from tasks.consent.people import erase_person
+from tasks.consent.records import bearer_facts, revoke_scopes
 
 MODEL_SCOPES = frozenset({"model_training", "voice_synthesis"})
 CLIP_SCOPES = frozenset({"exhibit_generation"})

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from catalog.storage import Storage
 from heirloom.errors import HeirloomError
-from tasks.g2p import GARBAGE, g2p, is_phone
+from tasks.align.g2p import GARBAGE, g2p, is_phone
 
 Pronunciations = dict[str, list[tuple[str, ...]]]
 _VERSION = re.compile(r"v(\d+)\.dict$")
@@ -70,7 +70,7 @@ def parse_dict(text: str, where: str) -> Pronunciations:
         unknown = [p for p in pron if not is_phone(p)]
         if unknown:
             raise LexiconError(
-                f"{where} line {n}: phone(s) {' '.join(unknown)} are not in the shared IPA set (tasks/g2p.py PHONES)"
+                f"{where} line {n}: phone(s) {' '.join(unknown)} are not in the shared IPA set (tasks/align/g2p.py PHONES)"
             )
         out.setdefault(word.strip().lower(), [])
         if pron not in out[word.strip().lower()]:

@@ -24,12 +24,12 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
-from tasks.audio_io import audio_rate_channels, read_blocks
-from tasks.content import HELD_SHARE_SONG, HeldNotes
-from tasks.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
-from tasks.hum import Hum, NotchComb, detect_hum
-from tasks.loudness import TARGET_LUFS, plan_gain, speech_loudness, true_peak_dbtp
-from tasks.noise import (
+from tasks.audio.reading import audio_rate_channels, read_blocks
+from tasks.prepare.content import HELD_SHARE_SONG, HeldNotes
+from tasks.prepare.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
+from tasks.prepare.hum import Hum, NotchComb, detect_hum
+from tasks.prepare.loudness import TARGET_LUFS, plan_gain, speech_loudness, true_peak_dbtp
+from tasks.prepare.noise import (
     FRAME_S,
     NoiseEstimate,
     estimate_noise,
@@ -38,7 +38,7 @@ from tasks.noise import (
     runs,
     sound_activity,
 )
-from tasks.quality import (
+from tasks.prepare.quality import (
     ClipTracker,
     DropoutTracker,
     GateConfig,
@@ -48,7 +48,7 @@ from tasks.quality import (
     gate,
     welch_psd,
 )
-from tasks.vad import speech_regions
+from tasks.prepare.vad import speech_regions
 
 WORK_RATE_HZ = 32000
 PIPELINE_VERSION = "prepare-2"

@@ -15,8 +15,8 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import CatalogError
 from tasks.fixity import key_of_original_uri
-from tasks.ingest import staged
-from tasks.prepare import WORK_RATE_HZ, PrepareParams, TimeMap, prepare_file
+from tasks.ingest.batch import staged
+from tasks.prepare.chain import WORK_RATE_HZ, PrepareParams, TimeMap, prepare_file
 
 
 def working_key(recording_id: str, params_hash: str, suffix: str) -> str:
