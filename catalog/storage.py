@@ -19,10 +19,12 @@ import io
 import os
 import posixpath
 import shutil
+import tempfile
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -103,6 +105,23 @@ def sha256_stream(stream: BinaryIO, chunk_size: int = 8 * _MiB) -> tuple[str, in
         digest.update(block)
         size += len(block)
     return digest.hexdigest(), size
+
+
+@contextmanager
+def staged(source: Storage, key: str) -> Iterator[Path]:
+    """A local path to read the file from: itself on local disk, else a streamed temporary copy."""
+    local = source.local_path(key)
+    if local is not None:
+        yield local
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="heirloom-stage-"))
+    try:
+        path = tmp / Path(key).name
+        with source.open_read(key) as src, open(path, "wb") as out:
+            shutil.copyfileobj(src, out, length=8 * 1024 * 1024)
+        yield path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class LocalStorage:

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
@@ -202,3 +202,11 @@ class Catalog:
             self.table(name).alter.set_table_properties(keep)
 
         _with_retry(f"purge {name}", run)
+
+
+def latest_derivatives(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """The newest ``derivatives`` row of each recording, by recording id."""
+    latest: dict[str, dict[str, Any]] = {}
+    for d in sorted(catalog.read("derivatives").to_pylist(), key=lambda d: d["created_at"]):
+        latest[d["recording_id"]] = d
+    return latest

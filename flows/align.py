@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.settings import archive_uri
-from tasks.align.collection import align_collection, commit, jobs, segments
+from tasks.align import align_collection, commit, jobs, segments
 
 
 def _align(

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from catalog.events import make_event
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.settings import archive_uri
-from tasks.consent.audit import run_audit
+from tasks.consent import run_audit
 
 
 def _audit(archive: str, fixity_max_age_days: float, run_id: str | None) -> dict[str, Any]:

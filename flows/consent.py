@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.settings import archive_uri
-from tasks.consent.revocation import carry_out, erase
+from tasks.consent import carry_out, erase
 
 
 def _revoke(archive: str, bearer_id: str, scopes: list[str], reason: str, run_id: str | None) -> dict[str, Any]:

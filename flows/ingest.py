@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from catalog.storage import LocalStorage
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.settings import archive_uri
-from tasks.ingest.batch import IngestItem, ItemResult, commit_results, plan_ingest, process_item, quarantine, summarize
+from tasks.ingest import IngestItem, ItemResult, commit_results, plan_ingest, process_item, quarantine, summarize
 
 
 def _prepare_archive(archive: str) -> set[str]:

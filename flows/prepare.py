@@ -10,8 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.settings import archive_uri
-from tasks.prepare.chain import PrepareParams
-from tasks.prepare.working_copies import commit_derivatives, pending_recordings, prepare_recording
+from tasks.prepare import PrepareParams, commit_derivatives, pending_recordings, prepare_recording
 
 
 def _pending(archive: str, params_hash: str, collection: str | None, recording: str | None) -> list[dict[str, Any]]:

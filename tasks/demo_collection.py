@@ -20,9 +20,8 @@ from catalog.manifests import Bearer, ConsentRecord
 from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import HeirloomError
-from tasks.consent.people import write_person
-from tasks.consent.records import consent_records, grant
-from tasks.ingest.manifest import ManifestRow, render_manifest
+from tasks.consent import consent_records, grant, write_person
+from tasks.ingest import ManifestRow, render_manifest
 
 
 @dataclass(frozen=True, slots=True)

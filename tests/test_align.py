@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from tasks.align import mfa_backend
 from tasks.align.espeak_timing import QUIET, Espeak, stop_closures
 from tasks.align.g2p import g2p, words_of
 from tasks.align.gmm_aligner import AlignmentError, GmmAligner
@@ -123,9 +124,8 @@ def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
         assert any(g0 <= before.end_s <= after.start_s <= g1 for g0, g1 in gaps)
 
 
-@pytest.mark.skipif(not __import__("tasks.align.mfa_backend", fromlist=["x"]).available(), reason="mfa is not installed")
+@pytest.mark.skipif(not mfa_backend.available(), reason="mfa is not installed")
 def test_the_mfa_backend_reads_back_word_tiers(trained) -> None:
-    from tasks.align import mfa_backend
 
     aligner, data, _ = trained
     utts = [(u, a, w) for u, a, w, v in data if v == "en-us"]

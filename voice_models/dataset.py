@@ -20,10 +20,9 @@ from typing import Any
 
 from catalog.manifests import Segment, utc_now
 from catalog.storage import Storage
-from catalog.tables import Catalog
+from catalog.tables import Catalog, latest_derivatives
 from policies.decide import Context, Decision, MaterialFacts, Subject, decide
-from tasks.consent.records import bearer_facts, consent_records
-from tasks.prepare.working_copies import latest_derivatives
+from tasks.consent import bearer_facts, consent_records
 from voice_models.phones import segment_words
 
 

@@ -28,12 +28,10 @@ import soundfile as sf
 import soxr
 
 from catalog.manifests import VoiceModelVersion
-from catalog.storage import Storage
-from catalog.tables import Catalog
+from catalog.storage import Storage, staged
+from catalog.tables import Catalog, latest_derivatives
 from heirloom.errors import ConsentError, VoiceModelError
-from tasks.consent.audit import DATASET_MANIFEST
-from tasks.ingest.batch import staged
-from tasks.prepare.working_copies import latest_derivatives
+from tasks.consent import DATASET_MANIFEST
 from voice_models.backend import Hyperparameters, Utterance, get_backend
 from voice_models.dataset import Dataset, Item, build_dataset, store_manifest
 from voice_models.evaluation import split_held_out, voice_of

@@ -22,7 +22,7 @@ def align(
     """Align every prepared recording with a transcript; exit 1 when a recording could not be aligned."""
     quiet_prefect()
     from flows.align import align as align_flow
-    from tasks.align.collection import BACKENDS
+    from tasks.align import BACKENDS
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")

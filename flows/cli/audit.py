@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
-from tasks.consent.audit_html import render_audit_html
+from tasks.consent import render_audit_html
 
 
 @reports_errors

@@ -10,7 +10,7 @@ from catalog.manifests import Bearer
 from catalog.tables import Catalog
 from flows.cli._common import ArchiveOpt, JsonOpt, print_json, reports_errors
 from heirloom.settings import archive_uri
-from tasks.consent.people import write_person
+from tasks.consent import write_person
 
 app = typer.Typer(help="Register and list tradition-bearers.", no_args_is_help=True)
 

@@ -17,7 +17,7 @@ from heirloom.vocabulary import SCOPES
 from policies.consent import chain_breaks, in_force
 from policies.decide import Context, Subject, decide
 from policies.protocols import ACTIONS
-from tasks.consent.records import bearer_facts, consent_records, grant
+from tasks.consent import bearer_facts, consent_records, grant
 
 app = typer.Typer(help="Grant, show, trace and revoke consent.", no_args_is_help=True)
 

@@ -27,7 +27,7 @@ def alignments(
     from catalog.storage import open_storage
     from catalog.tables import Catalog
     from heirloom.settings import archive_uri
-    from tasks.align.collection import export
+    from tasks.align import export
 
     uri = archive_uri(archive)
     written = export(Catalog.open(uri), open_storage(uri), collection, fmt, out_dir)

@@ -25,7 +25,7 @@ def prepare(
         raise typer.BadParameter("use auto, speech or song", param_hint="--content")
     quiet_prefect()
     from flows.prepare import prepare as prepare_flow
-    from tasks.prepare.chain import PrepareParams
+    from tasks.prepare import PrepareParams
 
     params = PrepareParams(denoiser=denoiser, content=content)  # type: ignore[arg-type]
     result = prepare_flow(collection=collection, recording=recording, archive=archive, params=params)

@@ -41,7 +41,7 @@ def embed(
     import soundfile as sf
 
     from heirloom.errors import WatermarkError
-    from tasks.audio.reading import read_all
+    from tasks.audio import read_all
     from tasks.watermark import embed as embed_mark
     from tasks.watermark import load_key, parse_payload
 
@@ -69,7 +69,7 @@ def detect(
     """
     from catalog.tables import Catalog
     from heirloom.settings import archive_uri
-    from tasks.audio.reading import read_all
+    from tasks.audio import read_all
     from tasks.watermark import detect as detect_mark
     from tasks.watermark import load_key
     from tasks.watermark.lookup import clips_with_payload

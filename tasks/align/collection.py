@@ -26,14 +26,12 @@ import soundfile as sf
 import soxr
 
 from catalog.manifests import Segment
-from catalog.storage import Storage
-from catalog.tables import Catalog
+from catalog.storage import Storage, staged
+from catalog.tables import Catalog, latest_derivatives
 from tasks.align import mfa_backend
 from tasks.align.g2p import words_of
 from tasks.align.gmm_aligner import RATE_HZ, SHIFT_S, SILENCE, Alignment, AlignmentError, GmmAligner, Interval
 from tasks.align.lexicon import Lexicon, Pronounced, bearer_exceptions, build, pronounce
-from tasks.ingest.batch import staged
-from tasks.prepare.working_copies import latest_derivatives
 
 MAX_CHUNK_S = 30.0
 MIN_CHUNK_S = 2.0

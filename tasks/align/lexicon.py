@@ -70,7 +70,7 @@ def parse_dict(text: str, where: str) -> Pronunciations:
         unknown = [p for p in pron if not is_phone(p)]
         if unknown:
             raise LexiconError(
-                f"{where} line {n}: phone(s) {' '.join(unknown)} are not in the shared IPA set (tasks/align/g2p.py PHONES)"
+                f"{where} line {n}: phone(s) {' '.join(unknown)} are not in the shared IPA set (g2p.PHONES)"
             )
         out.setdefault(word.strip().lower(), [])
         if pron not in out[word.strip().lower()]:

@@ -10,10 +10,7 @@ written only for verified originals, and a re-run finds what a killed run alread
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +18,7 @@ from urllib.parse import quote
 
 from catalog.events import log_events, make_event
 from catalog.manifests import Event, Recording, utc_now
-from catalog.storage import Storage, safe_key, sha256_stream
+from catalog.storage import Storage, safe_key, sha256_stream, staged
 from catalog.tables import Catalog
 from catalog.validate import check_id
 from heirloom import AGENT
@@ -113,23 +110,6 @@ def plan_ingest(source: Storage, collection: str, known_bearers: set[str]) -> li
     for f in sorted(present - claimed - transcripts):
         items.append(IngestItem(f, problem=f"no row for {f} in {MANIFEST_NAME}; add one (file, bearer_id, ...)"))
     return sorted(items, key=lambda i: i.file)
-
-
-@contextmanager
-def staged(source: Storage, key: str) -> Iterator[Path]:
-    """A local path to read the file from: itself on local disk, else a streamed temporary copy."""
-    local = source.local_path(key)
-    if local is not None:
-        yield local
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="heirloom-stage-"))
-    try:
-        path = tmp / Path(key).name
-        with source.open_read(key) as src, open(path, "wb") as out:
-            shutil.copyfileobj(src, out, length=8 * 1024 * 1024)
-        yield path
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def store_original(archive: Storage, key: str, path: Path, sha256: str) -> None:

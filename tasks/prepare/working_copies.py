@@ -11,11 +11,10 @@ from typing import Any
 
 from catalog.events import make_event
 from catalog.manifests import Derivative, Event
-from catalog.storage import Storage
+from catalog.storage import Storage, staged
 from catalog.tables import Catalog
 from heirloom.errors import CatalogError
 from tasks.fixity import key_of_original_uri
-from tasks.ingest.batch import staged
 from tasks.prepare.chain import WORK_RATE_HZ, PrepareParams, TimeMap, prepare_file
 
 
@@ -42,14 +41,6 @@ def pending_recordings(
         if r["params_hash"] == params_hash
     }
     return [r for r in rows if r["recording_id"] not in done]
-
-
-def latest_derivatives(catalog: Catalog) -> dict[str, dict[str, Any]]:
-    """The newest ``derivatives`` row of each recording, by recording id."""
-    latest: dict[str, dict[str, Any]] = {}
-    for d in sorted(catalog.read("derivatives").to_pylist(), key=lambda d: d["created_at"]):
-        latest[d["recording_id"]] = d
-    return latest
 
 
 def _finite(x: Any) -> Any:
