@@ -1,9 +1,10 @@
 """One interface for voice backends, and the registry that names them.
 
 A backend trains a multi-speaker base model, fine-tunes it for one bearer (adding their speaker), exports
-the generator alone as the versioned artefact, synthesizes from phones, and is evaluated the same way as
-every other backend (:mod:`voice_models.evaluation`). Backends work on local folders; moving folders to and
-from the archive's model store is the training module's job.
+the generator alone as the versioned artefact, and synthesizes from phones; every backend is evaluated the
+same way (:func:`voice_models.evaluation.evaluate_model`). Backends work on local folders; moving folders to
+and from the archive's model store is the training module's job. Backends are found by entry point
+(:func:`get_backend`), so nothing here imports one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -121,33 +123,22 @@ class VoiceBackend(ABC):
     def synthesize(self, model_dir: Path, words: Words, speaker: str) -> tuple[np.ndarray, int]:
         """Mono float audio of ``words`` in ``speaker``'s voice, and its sample rate."""
 
-    def evaluate(
-        self,
-        model_dir: Path,
-        speaker: str,
-        held_out: Sequence[Utterance],
-        others: Sequence[Utterance],
-        *,
-        language: str | None,
-    ) -> dict[str, Any]:
-        """The documented metrics (see :mod:`voice_models.evaluation`) of this model speaking as ``speaker``."""
-        from voice_models.evaluation import evaluate
 
-        return evaluate(lambda words: self.synthesize(model_dir, words, speaker), held_out, others, language=language)
-
-
-_BACKENDS: dict[str, type[VoiceBackend]] = {}
-
-
-def register_backend(cls: type[VoiceBackend]) -> type[VoiceBackend]:
-    _BACKENDS[cls.name] = cls
-    return cls
+BACKEND_GROUP = "heirloom.voice_backends"
 
 
 def get_backend(name: str) -> VoiceBackend:
-    if name not in _BACKENDS:
-        # the built-in backend registers itself on import; importing it here keeps torch out of quick commands
-        import voice_models.vits  # noqa: F401
-    if name not in _BACKENDS:
-        raise VoiceModelError(f"no voice backend {name!r}; known: {', '.join(sorted(_BACKENDS))}")
-    return _BACKENDS[name]()
+    """The backend registered as ``name`` in the ``heirloom.voice_backends`` entry-point group.
+
+    Backends register in their package's metadata (heirloom's own in pyproject.toml), so this module
+    imports none of them: the heavy ones (torch, coqui) load only when asked for, and a site's own backend
+    needs no change here.
+    """
+    found = {ep.name: ep for ep in entry_points(group=BACKEND_GROUP)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none (is heirloom installed? run `bash dev.sh setup`)"
+        raise VoiceModelError(f"no voice backend {name!r}; known: {known}")
+    cls = found[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, VoiceBackend)):
+        raise VoiceModelError(f"the {BACKEND_GROUP} entry point {name!r} names {cls!r}, which is not a VoiceBackend")
+    return cls()

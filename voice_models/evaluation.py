@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soxr
 
-from voice_models.backend import Utterance
+from voice_models.backend import Utterance, VoiceBackend
 from voice_models.phones import Words
 
 Synthesize = Callable[[Words], tuple[np.ndarray, int]]
@@ -115,7 +116,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """The metrics of one model voice on the held-out texts (see the module's docstring)."""
     from tasks.align.g2p import words_of
-    from tasks.prepare.quality import dnsmos
+    from tasks.prepare import dnsmos
 
     bearer = voice_of(held_out)
     by_speaker: dict[str, list[Utterance]] = {}
@@ -151,3 +152,16 @@ def evaluate(
         "synthesized_s": round(seconds, 2),
         "synthesis_rtf": round(seconds / synth_s, 1) if synth_s else None,
     }
+
+
+def evaluate_model(
+    backend: VoiceBackend,
+    model_dir: Path,
+    speaker: str,
+    held_out: Sequence[Utterance],
+    others: Sequence[Utterance],
+    *,
+    language: str | None,
+) -> dict[str, Any]:
+    """The documented metrics of ``backend``'s model in ``model_dir`` speaking as ``speaker``."""
+    return evaluate(lambda words: backend.synthesize(model_dir, words, speaker), held_out, others, language=language)

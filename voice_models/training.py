@@ -34,7 +34,7 @@ from heirloom.errors import ConsentError, VoiceModelError
 from tasks.consent import DATASET_MANIFEST
 from voice_models.backend import Hyperparameters, Utterance, get_backend
 from voice_models.dataset import Dataset, Item, build_dataset, store_manifest
-from voice_models.evaluation import split_held_out, voice_of
+from voice_models.evaluation import evaluate_model, split_held_out, voice_of
 from voice_models.registry import register
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -214,7 +214,7 @@ def fine_tune(
     (export_dir / DATASET_MANIFEST).write_bytes(dataset.manifest())  # beside the weights, where audits look
     others = _other_voices(catalog, storage, bearer_id, rate)
     language = _language(catalog, bearer_id)
-    metrics = impl.evaluate(export_dir, bearer_id, held, others, language=language)
+    metrics = evaluate_model(impl, export_dir, bearer_id, held, others, language=language)
     metrics["baseline"] = _baseline(impl, base_dir, held, others, language)
     return FineTuned(
         bearer_id=bearer_id,
@@ -255,7 +255,7 @@ def _baseline(impl, base_dir: Path, held: Sequence[Utterance], others: Sequence[
     voices = {s: voice_of([u for u in others if u.speaker == s]) for s in speakers}
     scored = [(float(v @ target), s) for s, v in voices.items() if v is not None and target is not None]
     speaker = max(scored)[1] if scored else speakers[0]
-    return {"speaker": speaker, **impl.evaluate(base_dir, speaker, held, others, language=language)}
+    return {"speaker": speaker, **evaluate_model(impl, base_dir, speaker, held, others, language=language)}
 
 
 def consent_still_given(catalog: Catalog, trained: FineTuned) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from heirloom.errors import VoiceModelError
-from voice_models.backend import CheckpointHook, Hyperparameters, TrainResult, Utterance, VoiceBackend, register_backend
+from voice_models.backend import CheckpointHook, Hyperparameters, TrainResult, Utterance, VoiceBackend
 from voice_models.phones import BLANK, CHARACTERS, PAD, VOCABULARY, Words, encode
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,6 @@ def _train(
     )
 
 
-@register_backend
 class VitsBackend(VoiceBackend):
     name = "vits"
 
