@@ -115,7 +115,7 @@ def evaluate(
     synthesize: Synthesize, held_out: Sequence[Utterance], others: Sequence[Utterance], *, language: str | None
 ) -> dict[str, Any]:
     """The metrics of one model voice on the held-out texts (see the module's docstring)."""
-    from tasks.align.g2p import words_of
+    from tasks.align import words_of
     from tasks.prepare import dnsmos
 
     bearer = voice_of(held_out)

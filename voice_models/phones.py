@@ -14,8 +14,7 @@ import json
 
 from catalog.storage import Storage
 from heirloom.errors import VoiceModelError
-from tasks.align import Lexicon, bearer_exceptions, latest, pronounce
-from tasks.align.g2p import GARBAGE, MODIFIERS, PHONES, SYMBOLS, words_of
+from tasks.align import GARBAGE, MODIFIERS, PHONES, SYMBOLS, Lexicon, bearer_exceptions, latest, pronounce, words_of
 
 WORD_BREAK = " "
 VOCABULARY: tuple[str, ...] = (WORD_BREAK, *sorted((PHONES - {GARBAGE}) | set(MODIFIERS)))

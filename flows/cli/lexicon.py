@@ -33,8 +33,7 @@ def build(
     from heirloom.errors import HeirloomError
     from heirloom.settings import archive_uri
     from tasks.align import build as build_lexicon
-    from tasks.align import check_dialect, parse_dict
-    from tasks.align.g2p import words_of
+    from tasks.align import check_dialect, parse_dict, words_of
 
     check_dialect(dialect)
     try:
@@ -63,8 +62,7 @@ def show(
     """How WORD is pronounced in the dialect: bearer exception, lexicon entry, G2P, or out of vocabulary."""
     from catalog.storage import open_storage
     from heirloom.settings import archive_uri
-    from tasks.align import Lexicon, bearer_exceptions, check_dialect, latest, pronounce
-    from tasks.align.g2p import words_of
+    from tasks.align import Lexicon, bearer_exceptions, check_dialect, latest, pronounce, words_of
 
     storage = open_storage(archive_uri(archive))
     lex = latest(storage, check_dialect(dialect)) or Lexicon(dialect, 0)

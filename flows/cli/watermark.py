@@ -70,9 +70,8 @@ def detect(
     from catalog.tables import Catalog
     from heirloom.settings import archive_uri
     from tasks.audio import read_all
+    from tasks.watermark import clips_with_payload, load_key
     from tasks.watermark import detect as detect_mark
-    from tasks.watermark import load_key
-    from tasks.watermark.lookup import clips_with_payload
 
     key = load_key(key_file)
     audio, rate = read_all(path)

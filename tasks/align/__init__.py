@@ -17,7 +17,7 @@ pronounce.
 """
 
 from tasks.align.collection import BACKENDS, align_collection, commit, export, jobs, segments, textgrid
-from tasks.align.g2p import g2p, words_of
+from tasks.align.g2p import GARBAGE, MODIFIERS, PHONES, SYMBOLS, words_of
 from tasks.align.lexicon import (
     Lexicon,
     LexiconError,
@@ -31,6 +31,10 @@ from tasks.align.lexicon import (
 
 __all__ = [
     "BACKENDS",
+    "GARBAGE",
+    "MODIFIERS",
+    "PHONES",
+    "SYMBOLS",
     "Lexicon",
     "LexiconError",
     "align_collection",
@@ -39,7 +43,6 @@ __all__ = [
     "check_dialect",
     "commit",
     "export",
-    "g2p",
     "jobs",
     "latest",
     "parse_dict",

@@ -23,7 +23,7 @@ from catalog.tables import Catalog
 from catalog.validate import check_id
 from heirloom import AGENT
 from heirloom.errors import FixityError, HeirloomError, ManifestError, ObjectExistsError, StorageError
-from tasks.audio.probe import probe_audio
+from tasks.audio import probe_audio
 from tasks.fixity import original_key, verify
 from tasks.ingest.manifest import MANIFEST_NAME, ManifestRow, decode_manifest, parse_manifest
 

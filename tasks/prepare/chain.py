@@ -24,7 +24,7 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
-from tasks.audio.reading import audio_rate_channels, read_blocks
+from tasks.audio import audio_rate_channels, read_blocks
 from tasks.prepare.content import HELD_SHARE_SONG, HeldNotes
 from tasks.prepare.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
 from tasks.prepare.hum import Hum, NotchComb, detect_hum
