@@ -236,7 +236,8 @@ def long_form(speaker, minutes: float, runs: int) -> None:
             ]
             print(f"  words   {stats(errors)}" if errors else "  words   nothing aligned")
             medians.append(float(np.median(np.abs(errors))) * 1000 if errors else float("nan"))
-    print(f"\nlong-form word median over {runs} runs: {np.mean(medians):.1f} ms ({min(medians):.1f}-{max(medians):.1f})")
+    spread = f"{min(medians):.1f}-{max(medians):.1f}"
+    print(f"\nlong-form word median over {runs} runs: {np.mean(medians):.1f} ms ({spread})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,18 @@ GrantorType = Literal["self", "legal_guardian", "family", "community_authority",
 ConsentStatus = Literal["active", "revoked"]
 ModelStatus = Literal["candidate", "active", "retired", "revoked"]
 ClipStatus = Literal["ready", "withdrawn"]
+ExhibitStatus = Literal["active", "retired"]
+RequestState = Literal["awaiting_approval", "rejected", "queued", "generating", "ready", "failed", "withdrawn"]
+REQUEST_STATES: tuple[str, ...] = (
+    "awaiting_approval",
+    "rejected",
+    "queued",
+    "generating",
+    "ready",
+    "failed",
+    "withdrawn",
+)
+CLIP_FORMATS: tuple[str, ...] = ("wav", "flac", "mp3", "m4a", "opus")
 GateResult = Literal["pass", "review", "fail"]
 
 R = TypeVar("R", bound="Record")
@@ -188,6 +200,11 @@ class VoiceModelVersion(Record):
 
 @dataclass(frozen=True, slots=True)
 class Exhibit(Record):
+    """A registered exhibit: where it plays, to whom and why, which bearers it may ask for, its token's hash.
+
+    ``bearer_ids`` empty means any bearer whose consent allows the exhibit's audience and purpose.
+    """
+
     KIND: ClassVar[str] = "exhibit"
     TABLE: ClassVar[str] = "exhibits"
 
@@ -198,6 +215,37 @@ class Exhibit(Record):
     token_sha256: str
     valid_from: datetime = field(default_factory=utc_now)
     valid_until: datetime | None = None
+    bearer_ids: tuple[str, ...] = ()
+    loudness_lufs: float = -16.0
+    status: ExhibitStatus = "active"
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class ExhibitRequest(Record):
+    """One requested text of an exhibit's request, and where it stands.
+
+    ``approvals`` is JSON: a list of ``{"by", "role", "at"}``; ``approvals_needed`` is 2 where the bearer's
+    labels or community protocol ask for a community reviewer beside the curator.
+    """
+
+    KIND: ClassVar[str] = "exhibit_request"
+    TABLE: ClassVar[str] = "exhibit_requests"
+
+    request_id: str
+    item: int
+    exhibit_id: str
+    bearer_id: str
+    text: str
+    text_sha256: str
+    format: str
+    state: RequestState = "awaiting_approval"
+    reason: str | None = None
+    approvals: str = "[]"
+    approvals_needed: int = 1
+    clip_id: str | None = None
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +288,16 @@ class Clip(Record):
     sha256: str
     status: ClipStatus = "ready"
     created_at: datetime = field(default_factory=utc_now)
+    request_id: str | None = None
+    bearer_id: str | None = None
+    format: str | None = None
+    duration_s: float | None = None
+    cache_key: str | None = None
+    consent_ids: tuple[str, ...] = ()
+    approvals: str | None = None
+    credit_line: str | None = None
+    disclosure_text: str | None = None
+    manifest_uri: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,7 @@ MODELS = _schema(
     ("created_at", TS, False),
 )
 
+# Columns added after a table's first release are nullable: Catalog.init adds them to older archives' tables.
 EXHIBITS = _schema(
     ("exhibit_id", pa.string(), False),
     ("venue", pa.string(), False),
@@ -132,6 +133,27 @@ EXHIBITS = _schema(
     ("token_sha256", pa.string(), False),
     ("valid_from", TS, False),
     ("valid_until", TS, True),
+    ("bearer_ids", STR_LIST, True),
+    ("loudness_lufs", pa.float64(), True),
+    ("status", pa.string(), True),
+    ("created_at", TS, True),
+)
+
+EXHIBIT_REQUESTS = _schema(
+    ("request_id", pa.string(), False),
+    ("item", pa.int32(), False),
+    ("exhibit_id", pa.string(), False),
+    ("bearer_id", pa.string(), False),
+    ("text", pa.string(), False),
+    ("text_sha256", pa.string(), False),
+    ("format", pa.string(), False),
+    ("state", pa.string(), False),
+    ("reason", pa.string(), True),
+    ("approvals", pa.string(), True),
+    ("approvals_needed", pa.int32(), False),
+    ("clip_id", pa.string(), True),
+    ("created_at", TS, False),
+    ("updated_at", TS, False),
 )
 
 CLIPS = _schema(
@@ -144,6 +166,16 @@ CLIPS = _schema(
     ("sha256", pa.string(), False),
     ("status", pa.string(), False),
     ("created_at", TS, False),
+    ("request_id", pa.string(), True),
+    ("bearer_id", pa.string(), True),
+    ("format", pa.string(), True),
+    ("duration_s", pa.float64(), True),
+    ("cache_key", pa.string(), True),
+    ("consent_ids", STR_LIST, True),
+    ("approvals", pa.string(), True),
+    ("credit_line", pa.string(), True),
+    ("disclosure_text", pa.string(), True),
+    ("manifest_uri", pa.string(), True),
 )
 
 EVENTS = _schema(
@@ -165,6 +197,7 @@ TABLES: dict[str, pa.Schema] = {
     "consents": CONSENTS,
     "models": MODELS,
     "exhibits": EXHIBITS,
+    "exhibit_requests": EXHIBIT_REQUESTS,
     "clips": CLIPS,
     "events": EVENTS,
 }

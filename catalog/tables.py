@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 
@@ -86,7 +87,23 @@ class Catalog:
             if not self.exists(name):
                 DeltaTable.create(self.uri(name), schema=schema, mode="ignore", storage_options=self._options)
                 created.append(name)
+            else:
+                self._add_missing_columns(name, schema)
         return created
+
+    def _add_missing_columns(self, name: str, schema: pa.Schema) -> None:
+        """Bring a table made by an older heirloom up to ``schema``: its new columns, all nullable, are added."""
+        have = set(self.table(name).schema().to_arrow().names)
+        missing = [f for f in schema if f.name not in have]
+        if not missing:
+            return
+        if any(not f.nullable for f in missing):
+            raise CatalogError(
+                f"table {name} lacks required column(s) {', '.join(f.name for f in missing if not f.nullable)}; "
+                "a column added to an existing table must be nullable (catalog/schemas.py)"
+            )
+        fields = list(DeltaSchema.from_arrow(pa.schema(missing)).fields)
+        _with_retry(f"add columns to {name}", lambda: self.table(name).alter.add_columns(fields))
 
     def exists(self, name: str) -> bool:
         self._check_name(name)

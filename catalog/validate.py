@@ -11,12 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from catalog.manifests import (
+    CLIP_FORMATS,
+    REQUEST_STATES,
     Bearer,
     Clip,
     ConsentRecord,
     Derivative,
     Event,
     Exhibit,
+    ExhibitRequest,
     Record,
     Recording,
     Segment,
@@ -49,6 +52,13 @@ EVENT_TYPES = frozenset(
         "erasure",
         "audit",
         "alignment",
+        # exhibits: registration, requests, approval, generation, serving, withdrawal
+        "exhibit registration",
+        "exhibit request",
+        "approval",
+        "rejection",
+        "generation",
+        "withdrawal",
     }
 )
 
@@ -162,6 +172,31 @@ def validate_exhibit(x: Exhibit) -> None:
     _check_sha(x.token_sha256, f"exhibit {x.exhibit_id}", "token_sha256")
     if not x.audience or not x.purpose:
         raise ManifestError(f"exhibit {x.exhibit_id}", "audience and purpose are required")
+    if x.valid_until is not None and x.valid_until <= x.valid_from:
+        raise ManifestError(f"exhibit {x.exhibit_id}", "valid_until must be after valid_from")
+    for b in x.bearer_ids:
+        check_id(b, f"exhibit {x.exhibit_id} bearer_id")
+    if x.status not in ("active", "retired"):
+        raise ManifestError(f"exhibit {x.exhibit_id}", f"status {x.status!r} must be 'active' or 'retired'")
+    if not -40.0 <= x.loudness_lufs <= -5.0:
+        raise ManifestError(f"exhibit {x.exhibit_id}", f"loudness {x.loudness_lufs} LUFS is outside -40 to -5")
+
+
+@register_validator(ExhibitRequest)
+def validate_exhibit_request(r: ExhibitRequest) -> None:
+    where = f"request {r.request_id} text {r.item}"
+    check_id(r.request_id, "request_id")
+    check_id(r.exhibit_id, f"{where} exhibit_id")
+    check_id(r.bearer_id, f"{where} bearer_id")
+    _check_sha(r.text_sha256, where, "text_sha256")
+    if r.state not in REQUEST_STATES:
+        raise ManifestError(where, f"state {r.state!r} must be one of {', '.join(REQUEST_STATES)}")
+    if r.format not in CLIP_FORMATS:
+        raise ManifestError(where, f"format {r.format!r} must be one of {', '.join(CLIP_FORMATS)}")
+    if r.state in ("rejected", "failed") and not r.reason:
+        raise ManifestError(where, f"a {r.state} text needs its reason")
+    if r.state == "ready" and not r.clip_id:
+        raise ManifestError(where, "a ready text needs its clip_id")
 
 
 @register_validator(Segment)

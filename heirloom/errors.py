@@ -104,3 +104,62 @@ class WatermarkError(HeirloomError):
 
 class VoiceModelError(HeirloomError):
     """A voice model cannot be trained, loaded or used: no base model, too little data, unknown phones."""
+
+
+class ExhibitError(HeirloomError):
+    """An exhibit, its token or one of its requests cannot do what was asked.
+
+    ``code`` is stable (exhibits' software matches on it); the message says what to do.
+    """
+
+    code = "exhibit_error"
+
+    def __init__(self, message: str, *, reasons: tuple[str, ...] = ()) -> None:
+        self.reasons = reasons
+        super().__init__(message)
+
+
+class ExhibitNotFoundError(ExhibitError):
+    """No such exhibit, request or clip, or one that belongs to another exhibit (never said apart)."""
+
+    code = "not_found"
+
+
+class TokenError(ExhibitError):
+    """A missing, wrong, rotated, retired or expired exhibit token."""
+
+    code = "unauthorized"
+
+
+class ExhibitRefusedError(ExhibitError):
+    """Consent, the exhibit's bearers or its audience, purpose or validity do not allow the request."""
+
+    code = "refused"
+
+
+class DuplicateTextError(ExhibitError):
+    """The same text was already requested for the bearer in this format by this exhibit."""
+
+    code = "duplicate_text"
+
+
+class RequestTooLargeError(ExhibitError):
+    """Too many texts in one request, or a text too long."""
+
+    code = "too_large"
+
+
+class RequestStateError(ExhibitError):
+    """A text is not in a state that allows the action (approving a rejected text, for example)."""
+
+    code = "wrong_state"
+
+
+class ClipWithdrawnError(ExhibitError):
+    """The clip was withdrawn (consent revoked or a curator's decision) and is no longer served."""
+
+    code = "withdrawn"
+
+
+class GenerationError(HeirloomError):
+    """A clip cannot be generated: no active model, a failed quality check, an encoder error."""

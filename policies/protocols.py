@@ -47,6 +47,7 @@ class _Label(BaseModel):
     never: list[Action] = []
     needs_authority: list[Action] = []
     every_community: bool = False
+    community_review: bool = False
 
 
 class _File(BaseModel):
@@ -73,6 +74,7 @@ class LabelRule:
     never: frozenset[str] = frozenset()
     needs_authority: frozenset[str] = frozenset()
     every_community: bool = False
+    community_review: bool = False
 
     def in_season(self, at: datetime) -> bool:
         """True when ``at`` falls inside any window (a window may wrap over the new year)."""
@@ -97,6 +99,7 @@ class LabelRule:
             never=self.never | other.never,
             needs_authority=self.needs_authority | other.needs_authority,
             every_community=self.every_community or other.every_community,
+            community_review=self.community_review or other.community_review,
         )
 
 
@@ -130,6 +133,7 @@ def parse_protocol_file(text: str, *, where: str) -> dict[str, LabelRule]:
             never=frozenset(lab.never),
             needs_authority=frozenset(lab.needs_authority),
             every_community=lab.every_community,
+            community_review=lab.community_review,
         )
         for name, lab in parsed.labels.items()
     }

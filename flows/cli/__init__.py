@@ -15,6 +15,7 @@ from flows.cli import (
     consent,
     demo,
     erase,
+    exhibit,
     export,
     fixity,
     ingest,
@@ -53,6 +54,7 @@ _groups = [
     ("lexicon", lexicon.app),
     ("export", export.app),
     ("models", models.app),
+    ("exhibit", exhibit.app),
     ("base", train.base_app),
 ]
 
