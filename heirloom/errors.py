@@ -163,3 +163,7 @@ class ClipWithdrawnError(ExhibitError):
 
 class GenerationError(HeirloomError):
     """A clip cannot be generated: no active model, a failed quality check, an encoder error."""
+
+
+class ProvenanceError(HeirloomError):
+    """Content Credentials cannot be made or read: no signing identity, a bad certificate, an unreadable file."""

@@ -77,3 +77,38 @@ def archive_uri(override: str | None = None) -> str:
     if not uri.strip():
         raise SettingsError("HEIRLOOM_ARCHIVE is empty; set it to a directory or s3://bucket/prefix")
     return uri
+
+
+class ExhibitSettings(BaseSettings):
+    """The exhibit API's limits (``HEIRLOOM_EXHIBIT_*``); beyond them it answers 413 or 429."""
+
+    model_config = SettingsConfigDict(env_prefix="HEIRLOOM_EXHIBIT_", extra="forbid", frozen=True)
+
+    max_texts: int = Field(default=20, gt=0, le=500, description="Texts in one request.")
+    max_chars: int = Field(default=600, gt=0, le=20_000, description="Characters in one text.")
+    rate_per_minute: float = Field(default=120.0, gt=0, description="Requests per minute one exhibit may make.")
+    rate_burst: int = Field(default=60, gt=0, description="Requests an exhibit may make at once before limiting.")
+    generate_in_process: bool = Field(
+        default=True, description="With no Prefect server, run the generate flow in a background thread."
+    )
+
+
+def exhibit_settings() -> ExhibitSettings:
+    _reject_unknown("HEIRLOOM_EXHIBIT_", ExhibitSettings)
+    try:
+        return ExhibitSettings()
+    except ValidationError as e:
+        raise SettingsError(f"bad HEIRLOOM_EXHIBIT_* setting: {e}") from e
+
+
+class ProvenanceSettings(BaseSettings):
+    """Where the site's C2PA signing identity lives (``HEIRLOOM_PROVENANCE_DIR``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEIRLOOM_PROVENANCE_", extra="forbid", frozen=True)
+
+    dir: str | None = Field(default=None, description="Folder with signer.pem, signer.key and root.pem.")
+
+
+def provenance_settings() -> ProvenanceSettings:
+    _reject_unknown("HEIRLOOM_PROVENANCE_", ProvenanceSettings)
+    return ProvenanceSettings()

@@ -21,7 +21,7 @@ ALLOWED = {
     "voice_models": {"heirloom", "catalog", "policies", "tasks", "voice_models"},
     "flows": set(OURS),
 }
-STAGES = ("ingest", "prepare", "align", "consent", "watermark", "exhibits", "audio")
+STAGES = ("ingest", "prepare", "align", "consent", "watermark", "exhibits", "generation", "provenance", "audio")
 
 
 def _module_name(path: Path) -> str:

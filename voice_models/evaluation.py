@@ -98,7 +98,8 @@ def _pocketsphinx(audio16k: np.ndarray, vocabulary: Sequence[str]) -> str:
 register_asr("en", _pocketsphinx)
 
 
-def _recognizer(language: str | None) -> Recognize | None:
+def recognizer_for(language: str | None) -> Recognize | None:
+    """The ASR registered for ``language`` (the longest matching prefix), or None."""
     for prefix, fn in sorted(_ASR.items(), key=lambda kv: -len(kv[0])):
         if language and language.startswith(prefix):
             return fn
@@ -123,7 +124,7 @@ def evaluate(
     for u in others:
         by_speaker.setdefault(u.speaker, []).append(u)
     other_voices = [v for us in by_speaker.values() if (v := voice_of(us)) is not None]
-    asr = _recognizer(language)
+    asr = recognizer_for(language)
     vocabulary = sorted({w for u in held_out for w in words_of(u.text)})
     sims, sims_other, mos, errors, ref_words, seconds, synth_s = [], [], [], 0, 0, 0.0, 0.0
     for u in held_out:

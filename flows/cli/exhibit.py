@@ -202,3 +202,23 @@ def reject_cmd(
         return
     for r in rows:
         typer.echo(f"{r.request_id} #{r.item}: rejected")
+
+
+@app.command("retry")
+@reports_errors
+def retry_cmd(
+    request_id: str,
+    by: Annotated[str, typer.Option(help="Who asks for the retry.")],
+    text: TextOpt = None,
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Queue a request's failed texts again (after fixing what their reason names); `heirloom generate` runs them."""
+    from tasks.generation import requeue
+
+    rows = requeue(_catalog(archive), request_id, by=by, item=text)
+    if json_out:
+        print_json([request_doc(r) for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r.request_id} #{r.item}: queued")

@@ -17,7 +17,9 @@ Takes an original (never altered) and :class:`PrepareParams`; gives ``working/<r
 """
 
 from tasks.prepare.chain import WORK_RATE_HZ, PrepareParams, TimeMap, prepare_file
+from tasks.prepare.loudness import plan_gain, speech_loudness, true_peak_dbtp
 from tasks.prepare.quality import GateConfig, dnsmos, gate
+from tasks.prepare.vad import speech_regions
 from tasks.prepare.working_copies import commit_derivatives, pending_recordings, prepare_recording
 
 __all__ = [
@@ -29,6 +31,10 @@ __all__ = [
     "dnsmos",
     "gate",
     "pending_recordings",
+    "plan_gain",
     "prepare_file",
     "prepare_recording",
+    "speech_loudness",
+    "speech_regions",
+    "true_peak_dbtp",
 ]
