@@ -156,7 +156,6 @@ def test_consent_withdrawn_before_generation_fails_the_text(site) -> None:
     assert events[-1]["outcome"] == "failure" and json.loads(events[-1]["detail"])["reason"] == done.reason
 
 
-
 def test_consent_withdrawn_during_generation_leaves_no_clip(site) -> None:
     cat, store, exhibit, key, _ = site
     (row,) = _queue(cat, exhibit, [LINE], "wav")
