@@ -143,6 +143,12 @@ class DuplicateTextError(ExhibitError):
     code = "duplicate_text"
 
 
+class InvalidRequestError(ExhibitError):
+    """A request that is well-formed JSON but asks for something meaningless (an empty text, say)."""
+
+    code = "invalid_input"
+
+
 class RequestTooLargeError(ExhibitError):
     """Too many texts in one request, or a text too long."""
 

@@ -14,13 +14,13 @@ import soundfile as sf
 
 from catalog.storage import open_storage
 from catalog.tables import Catalog
-from tasks.consent import grant, revoke_scopes
+from tasks.consent import carry_out, grant, revoke_scopes
 from tasks.demo_collection import DemoVoice, synthesize
 from tasks.exhibits import add_exhibit, approve, rows_of, submit
 from tasks.generation import Voice, check_clip, generate_text, queued, split_text
 from tasks.provenance import keygen, load_identity, read_credentials, site_signer, trace_file
 from tasks.watermark import WatermarkKey, detect
-from tests.consent_factory import add_bearer
+from tests.consent_factory import add_bearer, add_model
 
 SCOPES = ["voice_synthesis", "exhibit_generation", "model_training"]
 LINE = "The water is wide, I cannot get over. And neither have I wings to fly."
@@ -170,3 +170,21 @@ def test_consent_withdrawn_during_generation_leaves_no_clip(site) -> None:
     assert done.state == "failed" and "during generation" in done.reason
     assert not cat.read("clips").to_pylist()
     assert not [o for o in store.list("exhibits/") if "/failed/" not in o.key]
+
+
+def test_revocation_withdraws_the_clip_its_manifest_and_the_failed_attempts(site) -> None:
+    cat, store, exhibit, key, identity = site
+    add_model(cat, store, "b-1", "c-x", [], version=1)  # the registry row of m-b-1-v1, the voice below
+    voice = Voice(model_id="m-b-1-v1", bearer_id="b-1", synthesize=espeak_voice)
+    (row,) = _queue(cat, exhibit, [LINE], "opus")
+    done = generate_text(cat, store, row, voice=voice, key=key, sign=site_signer(Path(identity.folder)))
+    (bad,) = _queue(cat, exhibit, ["And neither have I wings to fly, nor a boat to carry me."], "wav")
+    generate_text(
+        cat, store, bad, voice=Voice(model_id="m-b-1-v1", bearer_id="b-1", synthesize=dropping_voice), key=key
+    )
+    report = carry_out(cat, store, "b-1", ["exhibit_generation"], "the family asked")
+    assert report.clips_removed == (done.clip_id,)
+    assert not cat.read("clips").to_pylist()
+    assert not list(store.list("exhibits/"))  # the clip, its sidecar manifest and the failed attempt
+    states = {r.request_id: r.state for r in rows_of(cat)}
+    assert states[row.request_id] == "withdrawn"

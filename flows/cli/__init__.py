@@ -25,6 +25,7 @@ from flows.cli import (
     models,
     prepare,
     provenance,
+    serve,
     train,
     watermark,
 )
@@ -46,6 +47,7 @@ _commands = [
     train.train,
     generate.generate,
     provenance.provenance,
+    serve.serve,
     erase.erase,
     audit.audit,
     demo.demo,

@@ -84,6 +84,29 @@ def _delete_objects(archive: Storage, uris: Sequence[str], *, model_dirs: bool) 
     return deleted
 
 
+def _withdraw_requests(
+    catalog: Catalog, archive: Storage, bearer_id: str, clip_ids: set[str], reason: str
+) -> list[str]:
+    """Texts whose clips are withdrawn say so (the API answers 410 for them), and the failed attempts kept
+    for curators to hear, which are the bearer's voice too, are deleted."""
+    if not catalog.exists("exhibit_requests"):
+        return []
+    rows = [r for r in catalog.read("exhibit_requests").to_pylist() if r["bearer_id"] == bearer_id]
+    hit = sorted({r["request_id"] for r in rows if r["clip_id"] in clip_ids})
+    if hit:
+        why = f"'consent withdrawn: {reason.replace(chr(39), chr(39) * 2)}'"
+        predicate = f"request_id IN ({_sql_list(hit)}) AND clip_id IN ({_sql_list(sorted(clip_ids))})"
+        catalog.update("exhibit_requests", predicate, {"state": "'withdrawn'", "reason": why})
+    deleted = []
+    for exhibit_id in sorted({r["exhibit_id"] for r in rows}):
+        mine = tuple(f"{r['request_id']}-" for r in rows if r["exhibit_id"] == exhibit_id)
+        for obj in list(archive.list(f"exhibits/{exhibit_id}/failed")):
+            if posixpath.basename(obj.key).startswith(mine):
+                archive.delete(obj.key)
+                deleted.append(archive.uri(obj.key))
+    return deleted
+
+
 def carry_out(
     catalog: Catalog,
     archive: Storage,
@@ -103,7 +126,10 @@ def carry_out(
     if clip_ids:
         catalog.update("clips", f"clip_id IN ({_sql_list(clip_ids)})", {"status": "'withdrawn'"})
     deleted = _delete_objects(archive, [m["artifact_uri"] for m in models], model_dirs=True)
-    deleted += _delete_objects(archive, [c["uri"] for c in clips], model_dirs=False)
+    clip_files = [c["uri"] for c in clips] + [c["manifest_uri"] for c in clips if c.get("manifest_uri")]
+    deleted += _delete_objects(archive, clip_files, model_dirs=False)
+    if clips or MODEL_SCOPES & set(scopes):
+        deleted += _withdraw_requests(catalog, archive, bearer_id, set(clip_ids), reason)
     if MODEL_SCOPES & set(scopes):  # weights of trainings still running or killed: no model row names them yet
         for obj in list(archive.list(f"models/{bearer_id}/training/")):
             archive.delete(obj.key)

@@ -29,6 +29,7 @@ from heirloom.errors import (
     DuplicateTextError,
     ExhibitNotFoundError,
     ExhibitRefusedError,
+    InvalidRequestError,
     RequestStateError,
     RequestTooLargeError,
 )
@@ -109,13 +110,13 @@ def submit(
     if fmt not in CLIP_FORMATS:
         raise ExhibitRefusedError(f"format {fmt!r} is not offered; choose one of {', '.join(CLIP_FORMATS)}")
     if not texts:
-        raise RequestTooLargeError("a request needs at least one text")
+        raise InvalidRequestError("a request needs at least one text")
     if len(texts) > limits.max_texts:
         raise RequestTooLargeError(f"{len(texts)} texts in one request; at most {limits.max_texts}: split it")
     cleaned = [normalize_text(t) for t in texts]
     for i, t in enumerate(cleaned):
         if not t:
-            raise RequestTooLargeError(f"text {i} is empty")
+            raise InvalidRequestError(f"text {i} is empty once whitespace and control characters are removed")
         if len(t) > limits.max_chars:
             raise RequestTooLargeError(f"text {i} has {len(t)} characters; at most {limits.max_chars}: split it")
     why = inactive_reason(exhibit, at)
