@@ -10,13 +10,34 @@ from prefect.cache_policies import NO_CACHE
 
 from catalog.events import make_event
 from flows._shared import catalog, flow_run_id, storage
+from heirloom.errors import HeirloomError
 from heirloom.settings import archive_uri
 from tasks.consent import run_audit
+from tasks.provenance import load_identity
+from tasks.watermark import WatermarkKey, load_key
+
+
+def _site_key_and_root() -> tuple[WatermarkKey | None, bytes | None]:
+    """The watermark key and the signing root, where the site configured them (else the audit says what it
+    could not check)."""
+    try:
+        key = load_key(None)
+    except HeirloomError:
+        key = None
+    try:
+        root = load_identity().root_pem
+    except HeirloomError:
+        root = None
+    return key, root
 
 
 def _audit(archive: str, fixity_max_age_days: float, run_id: str | None) -> dict[str, Any]:
     cat = catalog(archive)
-    doc = run_audit(cat, storage(archive), fixity_max_age_days=fixity_max_age_days).to_dict()
+    key, root = _site_key_and_root()
+    report = run_audit(
+        cat, storage(archive), fixity_max_age_days=fixity_max_age_days, watermark_key=key, trust_root_pem=root
+    )
+    doc = report.to_dict()
     outcome = "success" if doc["ok"] else "warning"
     detail = {
         "findings": len(doc["findings"]),

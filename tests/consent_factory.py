@@ -1,17 +1,26 @@
 """Archive fixtures for consent tests: bearers, recordings, and registered model versions and clips whose
-artefacts really exist in storage (the voice-model stage will produce these for real)."""
+artefacts really exist in storage (clips are spoken by espeak-ng, marked and signed as generation does)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+import tempfile
 import uuid
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 
 from catalog.manifests import Bearer, Clip, Exhibit, Recording, VoiceModelVersion
 from catalog.storage import Storage
 from catalog.tables import Catalog
 from tasks.consent.audit import DATASET_MANIFEST
+from tasks.demo_collection import DemoVoice, synthesize
+from tasks.generation.encode import encode
+from tasks.generation.render import finish
+from tasks.provenance import SiteIdentity, keygen, sign_clip
+from tasks.watermark import WatermarkKey
 
 
 def add_bearer(cat: Catalog, bearer_id: str, status: str = "living", communities: tuple[str, ...] = ("kil",)) -> None:
@@ -90,18 +99,45 @@ def add_exhibit(
     )
 
 
+TEST_KEY = WatermarkKey(secret=bytes(range(32)))
+CLIP_TEXT = "The water is wide, I cannot get over, and neither have I wings to fly."
+
+
+@lru_cache(maxsize=1)
+def test_identity() -> SiteIdentity:
+    """One signing identity for the test session (keygen is quick, but every clip of a test should share it)."""
+    return keygen(Path(tempfile.mkdtemp(prefix="heirloom-test-identity-")) / "identity")
+
+
 def add_clip(cat: Catalog, store: Storage, model_id: str, exhibit_id: str = "x-hall") -> Clip:
-    clip_id = f"clip-{uuid.uuid4().hex[:10]}"
-    data = uuid.uuid4().bytes * 32
-    info = store.put(f"exhibits/{exhibit_id}/{clip_id}.wav", data)
+    """A clip made as the generate stage makes one (espeak-ng speaking for the model): marked with its
+    payload under ``TEST_KEY``, signed with :func:`test_identity`, from an approved request."""
+    payload = secrets.token_bytes(4)
+    clip_id = f"clip-{payload.hex()}"
+    with tempfile.TemporaryDirectory() as tmp:
+        audio, rate = synthesize(
+            DemoVoice("b-1", "espeak-ng", "en-gb-scotland", "en-gb-scotland"), CLIP_TEXT, Path(tmp) / "x.wav"
+        )
+        rendered = finish(audio, rate, payload=payload, key=TEST_KEY, target_lufs=-16)
+        path = encode(rendered.audio, rendered.rate, "wav", Path(tmp) / f"{clip_id}.wav", metadata={})
+        approvals = [{"by": "cur-1", "role": "curator", "at": "2026-01-01T00:00:00+00:00"}]
+        provenance = {
+            "clip_id": clip_id, "exhibit_id": exhibit_id, "model_id": model_id, "watermark": {"payload": payload.hex()},
+            "approvals": approvals,
+        }  # fmt: skip
+        sign_clip(path, "wav", provenance, test_identity())
+        info = store.put(f"exhibits/{exhibit_id}/{clip_id}.wav", path.read_bytes())
     clip = Clip(
         clip_id=clip_id,
         exhibit_id=exhibit_id,
         model_id=model_id,
-        text_sha256=hashlib.sha256(b"lyric").hexdigest(),
-        watermark_payload=clip_id[-8:],
+        text_sha256=hashlib.sha256(CLIP_TEXT.encode()).hexdigest(),
+        watermark_payload=payload.hex(),
         uri=store.uri(f"exhibits/{exhibit_id}/{clip_id}.wav"),
         sha256=info.sha256 or "",
+        request_id="rq-factory",
+        format="wav",
+        approvals=json.dumps(approvals),
     )
     cat.append("clips", [clip])
     return clip

@@ -16,6 +16,7 @@ from tasks.consent.people import write_person
 from tasks.consent.records import consent_records, grant, revoke_scopes
 from tasks.consent.revocation import carry_out, erase
 from tasks.fixity import check_fixity
+from tasks.provenance import keygen
 from tests.consent_factory import add_bearer, add_clip, add_exhibit, add_model, add_recording
 
 FULL = ["preserve", "model_training", "voice_synthesis", "exhibit_generation", "public_access"]
@@ -197,3 +198,32 @@ def test_erase_removes_person_and_derived_data(archive) -> None:
     assert erasure and erasure[0]["object_ids"] == ["b-1"] and "A. Singer" not in (erasure[0]["detail"] or "")
     assert _grep_storage(store, "A. Singer") == []
     assert run_audit(cat, store).ok
+
+
+def test_the_audit_checks_each_clips_file_approvals_credentials_and_watermark(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tasks.watermark import WatermarkKey
+    from tests.consent_factory import TEST_KEY, test_identity
+
+    cat = Catalog.open(str(tmp_path / "archive"))
+    cat.init()
+    store = cat.storage
+    _, _, model, clip = _world(cat, store)
+    root = test_identity().root_pem
+    report = run_audit(cat, store, watermark_key=TEST_KEY, trust_root_pem=root)
+    assert report.ok and report.checked["clip_provenance"] == 1 and not report.not_checked, report.to_dict()
+    assert len(run_audit(cat, store).not_checked) == 2  # without key and root it says what it could not check
+
+    wrong_key = run_audit(cat, store, watermark_key=WatermarkKey(secret=bytes(32)), trust_root_pem=root)
+    assert [f.check for f in wrong_key.findings] == ["clip_provenance"]
+    assert "is not found in the stored file" in wrong_key.findings[0].message
+    stranger = keygen(tmp_path / "stranger").root_pem
+    assert any("Valid" in f.message for f in run_audit(cat, store, trust_root_pem=stranger).findings)
+
+    orphan = replace(add_clip(cat, store, model.model_id), request_id=None)
+    cat.replace("clips", f"clip_id = '{orphan.clip_id}'", [orphan])
+    store.put(store.key_of(clip.uri), b"RIFF" + bytes(100))
+    found = {f.rows[0]: f.message for f in run_audit(cat, store, watermark_key=TEST_KEY, trust_root_pem=root).findings}
+    assert "does not match its SHA-256" in found[clip.clip_id]
+    assert "no approved request" in found[orphan.clip_id]

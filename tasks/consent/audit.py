@@ -8,6 +8,9 @@ Checks:
 - ``model_consent_now``: each model still has that consent (else its revocation was not carried out);
 - ``clip_lineage``: each clip traces to a model and to consent covering its exhibit's audience and purpose,
   when it was made and still now;
+- ``clip_provenance``: each clip's stored file matches its hash, it traces to an approved request, its
+  Content Credentials are present and validate (Trusted against the site's root, when given), and its
+  watermark is found in the stored file (when the key is given);
 - ``training_manifests``: no restricted, secret/sacred or excluded recording is in any training manifest;
 - ``deceased_evidence``: every custodian grant for a deceased bearer has stored evidence whose hash matches;
 - ``revocations_complete``: nothing a revocation removed is still in a table or in storage;
@@ -16,10 +19,13 @@ Checks:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from catalog.manifests import ConsentRecord, utc_now
@@ -29,9 +35,12 @@ from heirloom.errors import StorageError
 from policies.consent import chain_breaks
 from policies.decide import BearerFacts, Context, Subject, decide
 from policies.protocols import load_protocols
+from tasks.audio import read_all
 from tasks.consent.people import find_evidence
 from tasks.consent.records import all_bearer_facts, consent_records
 from tasks.fixity import sha256_of
+from tasks.provenance import read_credentials
+from tasks.watermark import WatermarkKey, detect
 
 DATASET_MANIFEST = "dataset.json"
 CHECKS = (
@@ -39,6 +48,7 @@ CHECKS = (
     "model_consent_at_training",
     "model_consent_now",
     "clip_lineage",
+    "clip_provenance",
     "training_manifests",
     "deceased_evidence",
     "revocations_complete",
@@ -58,6 +68,7 @@ class AuditReport:
     at: datetime
     checked: dict[str, int]
     findings: tuple[Finding, ...] = field(default=())
+    not_checked: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -78,6 +89,7 @@ class AuditReport:
                 for c in CHECKS
             ],
             "findings": [{"check": f.check, "message": f.message, "rows": list(f.rows)} for f in self.findings],
+            "not_checked": list(self.not_checked),
         }
 
 
@@ -183,6 +195,52 @@ def _check_clips(
                 )
                 out.append(Finding("clip_lineage", message, (c["clip_id"], c["model_id"])))
                 break
+    return out
+
+
+def _check_clip_files(
+    archive: Storage, clips: list[dict], key: WatermarkKey | None, root_pem: bytes | None
+) -> list[Finding]:
+    """Each ready clip: its stored file is intact, it traces to approvals, its Content Credentials are there
+    and validate (Trusted against the site's root when the audit has it), and its watermark is in the file."""
+    out = []
+    for c in clips:
+        rows = (c["clip_id"],)
+
+        def finding(message: str) -> None:
+            out.append(Finding("clip_provenance", f"clip {c['clip_id']}: {message}", rows))  # noqa: B023
+
+        try:
+            data = archive.read_bytes(archive.key_of(c["uri"]))
+        except StorageError as e:
+            finding(f"its file cannot be read ({e}); withdraw the clip or restore the file")
+            continue
+        if hashlib.sha256(data).hexdigest() != c["sha256"]:
+            finding("its stored file does not match its SHA-256: it changed after it was made; withdraw it")
+            continue
+        if not c.get("request_id") or not json.loads(c.get("approvals") or "[]"):
+            finding("it traces to no approved request; clips are made only from approved texts")
+        fmt = c.get("format")
+        if fmt is None:
+            finding("its format is not recorded, so its Content Credentials cannot be read")
+            continue
+        sidecar = archive.read_bytes(archive.key_of(c["manifest_uri"])) if c.get("manifest_uri") else None
+        creds = read_credentials(data, fmt, root_pem=root_pem)
+        if creds is None and sidecar is not None:
+            creds = read_credentials(data, fmt, manifest=sidecar, root_pem=root_pem)
+        wanted = ("Trusted",) if root_pem is not None else ("Trusted", "Valid")
+        if creds is None:
+            finding("it carries no Content Credentials and the archive keeps none for it")
+        elif creds.state not in wanted or creds.clip.get("clip_id") != c["clip_id"]:
+            finding(f"its Content Credentials read {creds.state} for clip {creds.clip.get('clip_id')!r}")
+        if key is not None:
+            with tempfile.TemporaryDirectory(prefix="heirloom-audit-") as tmp:
+                path = Path(tmp) / f"clip.{fmt}"
+                path.write_bytes(data)
+                audio, rate = read_all(path)
+            found = detect(audio, rate, key)
+            if not found.found or found.payload is None or found.payload.hex() != c["watermark_payload"]:
+                finding(f"its watermark {c['watermark_payload']} is not found in the stored file ({found.reason})")
     return out
 
 
@@ -340,8 +398,16 @@ def _check_fixity(recordings: dict[str, dict], events: list[dict], now: datetime
 
 
 def run_audit(
-    catalog: Catalog, archive: Storage, *, at: datetime | None = None, fixity_max_age_days: float = 90
+    catalog: Catalog,
+    archive: Storage,
+    *,
+    at: datetime | None = None,
+    fixity_max_age_days: float = 90,
+    watermark_key: WatermarkKey | None = None,
+    trust_root_pem: bytes | None = None,
 ) -> AuditReport:
+    """Every check; the clips' watermarks are looked for when the key is given, and their Content Credentials
+    must be Trusted when the site's root is given (what could not be checked is listed in ``not_checked``)."""
     now = at or utc_now()
     bearers = all_bearer_facts(catalog)
     consent_rows = catalog.read("consents").to_pylist()
@@ -352,6 +418,7 @@ def run_audit(
     recordings = {r["recording_id"]: r for r in catalog.read("recordings").to_pylist()}
     erased = {e["object_ids"][0] for e in events if e["type"] == "erasure"}
 
+    ready = [c for c in clips if c["status"] == "ready"]
     n_chain, chain = _check_chain(catalog, consent_rows)
     n_models, then, still = _check_models(catalog, [m for m in models if m["status"] != "revoked"], bearers, now)
     n_evidence, evidence = _check_evidence(archive, consents, erased)
@@ -360,7 +427,8 @@ def run_audit(
         chain
         + then
         + still
-        + _check_clips(catalog, [c for c in clips if c["status"] == "ready"], models, bearers, now)
+        + _check_clips(catalog, ready, models, bearers, now)
+        + _check_clip_files(archive, ready, watermark_key, trust_root_pem)
         + _check_manifests(archive, models, recordings, consents)
         + evidence
         + revocations
@@ -370,10 +438,16 @@ def run_audit(
         "consent_chain": n_chain,
         "model_consent_at_training": n_models,
         "model_consent_now": n_models,
-        "clip_lineage": sum(c["status"] == "ready" for c in clips),
+        "clip_lineage": len(ready),
+        "clip_provenance": len(ready),
         "training_manifests": len(models),
         "deceased_evidence": n_evidence,
         "revocations_complete": n_revocations,
         "fixity_current": len(recordings),
     }
-    return AuditReport(at=now, checked=checked, findings=tuple(findings))
+    not_checked = []
+    if ready and watermark_key is None:
+        not_checked.append("clips' watermarks: no key (set HEIRLOOM_WATERMARK_KEY_FILE)")
+    if ready and trust_root_pem is None:
+        not_checked.append("clips' Content Credentials against the site's root (set HEIRLOOM_PROVENANCE_DIR)")
+    return AuditReport(at=now, checked=checked, findings=tuple(findings), not_checked=tuple(not_checked))
