@@ -4,8 +4,9 @@ Speech that drops or repeats words is the commonest fault of synthetic voices, s
 was said with what was asked. Always: the voice's share of the clip (silero-vad) and its speaking rate
 (seconds per word: a dropped phrase makes it fast, a repeated or babbled one slow). Where an ASR exists for
 the language, handed in as ``transcribe``: its word error rate against the text, allowed up to what the
-same ASR gave the model's own held-out sentences plus a margin, since an absolute limit would refuse the
-bearer themself (pocketsphinx read real held-out espeak speech at WER 0.69).
+same ASR gave the model's own held-out sentences plus a margin. With no such baseline the figure is kept
+but not gated, since an absolute limit would refuse good speech: pocketsphinx (word loop over the text's
+words) read plainly intelligible espeak-ng sentences in en-us, en-gb-scotland and en-029 at WER 0.38-0.75.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def check_clip(
     if transcribe is not None and words:
         heard = words_of(transcribe(audio, rate, sorted(set(words))))
         wer = _edit_distance(words, heard) / len(words)
-        limit = max(limits.wer_floor, (model_wer or 0.0) + limits.wer_margin)
-        figures["wer"], figures["wer_limit"] = round(wer, 3), round(limit, 3)
-        if wer > limit:
+        limit = None if model_wer is None else max(limits.wer_floor, model_wer + limits.wer_margin)
+        figures["wer"], figures["wer_limit"] = round(wer, 3), None if limit is None else round(limit, 3)
+        if limit is not None and wer > limit:
             problems.append(f"word error rate {wer:.2f} against the text, over {limit:.2f}; heard: {' '.join(heard)!r}")
     return CheckResult(not problems, figures, tuple(problems))
