@@ -152,3 +152,15 @@ def test_missing_catalog_says_run_init(tmp_path: Path) -> None:
 def test_read_casts_to_declared_schema(cat: Catalog) -> None:
     cat.append("recordings", [recording()])
     assert cat.read("recordings", columns=["recording_id"]).schema.field("recording_id").type == pa.string()
+
+
+def test_a_caching_catalog_sees_every_write_made_elsewhere(tmp_path: Path) -> None:
+    writer = Catalog.open(str(tmp_path))
+    writer.init()
+    server = Catalog.open(str(tmp_path), cache_reads=True)
+    assert server.rows("bearers") == []
+    writer.append("bearers", [Bearer(bearer_id="b-1", status="living")])
+    assert [r["bearer_id"] for r in server.rows("bearers")] == ["b-1"]
+    assert server.rows("bearers") is server.rows("bearers")  # no re-read while the table is unchanged
+    writer.delete("bearers", "bearer_id = 'b-1'")
+    assert server.read("bearers").num_rows == 0 and server.read("bearers", columns=["status"]).num_columns == 1

@@ -133,3 +133,26 @@ def test_serve_answers_on_loopback_and_stops_by_pid(tmp_path: Path) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_the_servers_generation_runner_takes_up_queued_texts(tmp_path: Path) -> None:
+    from catalog.tables import Catalog
+    from flows.api.generation import GenerationLoop
+    from tasks.exhibits import add_exhibit, approve, rows_of, submit
+
+    archive = _site(tmp_path)
+    cat = Catalog.open(str(archive))
+    exhibit, _ = add_exhibit(cat, "k", venue="v", audience="public", purpose="education")
+    (row,) = submit(cat, exhibit, "b-1", ["The water is wide, I cannot get over."], "wav")
+    approve(cat, row.request_id, by="cur-1")
+    loop = GenerationLoop(str(archive), poll_s=0.5)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 240
+        while (state := rows_of(cat, request_id=row.request_id)[0].state) == "queued":
+            assert time.monotonic() < deadline, "the runner never took the text up"
+            time.sleep(1)
+    finally:
+        loop.stop()
+    (after,) = rows_of(cat, request_id=row.request_id)
+    assert state == "failed" and "cannot sign or mark clips" in after.reason  # no key or identity on this site

@@ -105,15 +105,16 @@ def _header_text(text: str | None) -> str:
     return quote(text or "", safe=" ,.;:!?'()-/")
 
 
-def create_app(archive: str | None = None, *, background: bool | None = None) -> FastAPI:
-    """The API over ``archive``; ``background`` runs queued generation in the server (default: the setting)."""
+def create_app(archive: str | None = None, *, background: bool = False) -> FastAPI:
+    """The API over ``archive``; ``background`` also runs queued generation while it serves (``heirloom
+    serve`` runs that once, in its own process, however many API workers it starts)."""
     settings = exhibit_settings()
     uri = archive_uri(archive)
-    catalog = Catalog.open(uri)
+    catalog = Catalog.open(uri, cache_reads=True)
     catalog.init()
     limits = RequestLimits(max_texts=settings.max_texts, max_chars=settings.max_chars)
     limiter = RateLimiter(settings.rate_per_minute / 60.0, settings.rate_burst)
-    loop = GenerationLoop(uri) if (settings.generate_in_process if background is None else background) else None
+    loop = GenerationLoop(uri) if background else None
     cache = Path(tempfile.mkdtemp(prefix="heirloom-served-"))
 
     @asynccontextmanager
@@ -151,7 +152,7 @@ def create_app(archive: str | None = None, *, background: bool | None = None) ->
             raise ExhibitNotFoundError(f"no exhibit {exhibit_id} for this token")
 
     def clip_row(exhibit: Exhibit, clip_id: str) -> dict[str, Any]:
-        clip = next((c for c in catalog.read("clips").to_pylist() if c["clip_id"] == clip_id), None)
+        clip = next((c for c in catalog.rows("clips") if c["clip_id"] == clip_id), None)
         if clip is None and any(r.clip_id == clip_id for r in rows_of(catalog, exhibit_id=exhibit.exhibit_id)):
             raise ClipWithdrawnError(f"clip {clip_id} was withdrawn (consent revoked) and is gone for good")
         if clip is None or clip["exhibit_id"] != exhibit.exhibit_id:
@@ -187,7 +188,7 @@ def create_app(archive: str | None = None, *, background: bool | None = None) ->
         rows = [r for r in rows_of(catalog, request_id=request_id) if r.exhibit_id == me.exhibit_id]
         if not rows:
             raise ExhibitNotFoundError(f"no request {request_id} for this exhibit")
-        clips = {c["clip_id"]: c for c in catalog.read("clips").to_pylist() if c["exhibit_id"] == me.exhibit_id}
+        clips = {c["clip_id"]: c for c in catalog.rows("clips") if c["exhibit_id"] == me.exhibit_id}
         texts = []
         for r in rows:
             clip = clips.get(r.clip_id or "")
@@ -306,9 +307,14 @@ def create_app(archive: str | None = None, *, background: bool | None = None) ->
     def list_clips(exhibit_id: ExhibitId, me: Me) -> ClipsOut:
         """The exhibit's clips, ready and withdrawn."""
         own(me, exhibit_id)
-        clips = [c for c in catalog.read("clips").to_pylist() if c["exhibit_id"] == me.exhibit_id]
+        clips = [c for c in catalog.rows("clips") if c["exhibit_id"] == me.exhibit_id]
         return ClipsOut(
             exhibit_id=exhibit_id, clips=[_clip_out(c) for c in sorted(clips, key=lambda c: c["created_at"])]
         )
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of an API worker process: the archive from ``HEIRLOOM_ARCHIVE`` (uvicorn's factory)."""
+    return create_app()

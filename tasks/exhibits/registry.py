@@ -32,7 +32,7 @@ def token_sha256(token: str) -> str:
 
 def list_exhibits(catalog: Catalog) -> list[Exhibit]:
     return sorted(
-        (Exhibit.from_dict(_row(r)) for r in catalog.read("exhibits").to_pylist()), key=lambda x: x.exhibit_id
+        (Exhibit.from_dict(_row(r)) for r in catalog.rows("exhibits")), key=lambda x: x.exhibit_id
     )
 
 

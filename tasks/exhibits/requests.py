@@ -62,7 +62,7 @@ def text_sha256(text: str) -> str:
 
 
 def rows_of(catalog: Catalog, *, request_id: str | None = None, exhibit_id: str | None = None) -> list[ExhibitRequest]:
-    rows = catalog.read("exhibit_requests").to_pylist()
+    rows = catalog.rows("exhibit_requests")
     out = [
         ExhibitRequest.from_dict(r)
         for r in rows
