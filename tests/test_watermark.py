@@ -236,3 +236,11 @@ def test_cli_embed_detect_exit_codes_json_and_catalog_lookup(voice: tuple[np.nda
     assert nokey.returncode == 1 and "--key-file" in nokey.stderr
     again = run("watermark", "keygen", str(key), env=env)
     assert again.returncode == 1 and "never overwritten" in again.stderr
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_the_shortest_clip_allowed_is_searched_not_refused(rate: int) -> None:
+    """A clip at the documented minimum is searched at every speed and tempo scale (at 3.10-3.31 s it used to
+    fail inside the search with "the clip is 0.00 s long")."""
+    x = (np.random.default_rng(0).normal(size=int(np.ceil(MIN_SECONDS * rate))) * 0.1).astype(np.float32)
+    assert not detect(x, rate, WatermarkKey(bytes(32))).found

@@ -31,9 +31,7 @@ def token_sha256(token: str) -> str:
 
 
 def list_exhibits(catalog: Catalog) -> list[Exhibit]:
-    return sorted(
-        (Exhibit.from_dict(_row(r)) for r in catalog.rows("exhibits")), key=lambda x: x.exhibit_id
-    )
+    return sorted((Exhibit.from_dict(_row(r)) for r in catalog.rows("exhibits")), key=lambda x: x.exhibit_id)
 
 
 def _row(r: dict) -> dict:

@@ -28,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from heirloom.errors import WatermarkError
 from tasks.watermark.coding import CODED_BITS, PAYLOAD_BITS, conv_encode, crc_holds, list_viterbi, with_crc
 from tasks.watermark.embedding import check_length, is_silent, mono
 from tasks.watermark.keys import WatermarkKey
@@ -37,9 +38,11 @@ from tasks.watermark.layout import (
     BIN_LO,
     EDGE_BINS,
     FRAME_SLOTS,
+    MIN_SECONDS,
     RATE_HZ,
     REVERB_SKIP_FRAMES,
     SLOT_FRAMES,
+    SPEED_SEARCH,
     SYNC_CELLS,
     Layout,
     log_power,
@@ -48,7 +51,8 @@ from tasks.watermark.layout import (
     whiten,
 )
 
-SCALES = tuple(1 + 0.005 * k for k in range(-8, 9))  # +-4 % in 0.5 % steps, for speed and for tempo
+_STEPS = round(SPEED_SEARCH / 0.005)
+SCALES = tuple(1 + 0.005 * k for k in range(-_STEPS, _STEPS + 1))  # +-4 % in 0.5 % steps, speed and tempo
 MIN_SCORE = 5.0
 TOP_CANDIDATES = 64
 # List decoding is for the best sync candidates: in 130 marked trials (hall, hall chain, crop, concatenation,
@@ -202,8 +206,8 @@ def candidates(
     logp = log_power(stft(torch.from_numpy(x16).to(dev))).T  # (frames, bins)
     sampled, late, labels = _sample_cells(logp)
     slots = sampled.shape[1]
-    if slots < FRAME_SLOTS:
-        check_length(0.0)
+    if slots < FRAME_SLOTS:  # MIN_SECONDS is set so that this cannot happen to a clip check_length let pass
+        raise WatermarkError(f"{len(x16) / RATE_HZ:.2f} s is too short to search; at least {MIN_SECONDS:.2f} s")
     # the whole clip, and windows of two frames: a marked clip inside unmarked audio is found in its window;
     # each read as it is and as heard in a room (cells are read once, each span whitened on its own)
     spans = [(0, slots)] + [(a, a + 2 * FRAME_SLOTS) for a in range(0, slots - 3 * FRAME_SLOTS + 1, FRAME_SLOTS)]

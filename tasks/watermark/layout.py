@@ -32,7 +32,10 @@ FRAME_SLOTS = 32
 SYNC_CELLS = 128
 SYNC_GROUP = 4
 FRAME_S = FRAME_SLOTS * SLOT_FRAMES * HOP / RATE_HZ
-MIN_SECONDS = FRAME_S + N_FFT / RATE_HZ
+SPEED_SEARCH = 0.04  # detection undoes speed and tempo changes of up to 4 %
+# The shortest clip detection can search at every scale: a frame of slots, one slot more for the phase
+# search, all read at the slowest scale (it needs 3.31 s; a frame alone, 3.10 s, failed the search).
+MIN_SECONDS = ((FRAME_SLOTS + 1) * SLOT_FRAMES / (1 - SPEED_SEARCH) + 1) * HOP / RATE_HZ
 FEATURE_CLAMP_DB = 12.0
 LIVE_RANGE_DB = 40.0
 LIVE_FLOOR_DB = -75.0
