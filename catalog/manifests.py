@@ -203,6 +203,8 @@ class Exhibit(Record):
     """A registered exhibit: where it plays, to whom and why, which bearers it may ask for, its token's hash.
 
     ``bearer_ids`` empty means any bearer whose consent allows the exhibit's audience and purpose.
+    ``preapprovals`` is JSON: ``[{"bearer_id", "by", "at"}]``, bearers whose own transcribed words a curator
+    approved for this exhibit in one step.
     """
 
     KIND: ClassVar[str] = "exhibit"
@@ -219,6 +221,7 @@ class Exhibit(Record):
     loudness_lufs: float = -16.0
     status: ExhibitStatus = "active"
     created_at: datetime = field(default_factory=utc_now)
+    preapprovals: str = "[]"
 
 
 @dataclass(frozen=True, slots=True)

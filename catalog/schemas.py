@@ -137,6 +137,7 @@ EXHIBITS = _schema(
     ("loudness_lufs", pa.float64(), True),
     ("status", pa.string(), True),
     ("created_at", TS, True),
+    ("preapprovals", pa.string(), True),
 )
 
 EXHIBIT_REQUESTS = _schema(

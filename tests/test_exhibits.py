@@ -27,6 +27,7 @@ from tasks.exhibits import (
     add_exhibit,
     approve,
     authenticate,
+    preapprove_transcripts,
     reject,
     retire_exhibit,
     rotate_token,
@@ -167,3 +168,21 @@ def test_init_adds_new_columns_to_an_older_archives_table(tmp_path) -> None:
     assert cat.read("exhibits").schema.names == EXHIBITS.names
     exhibit, token = add_exhibit(cat, "k", venue="v", audience="public", purpose="education")
     assert authenticate(cat, token) == exhibit
+
+
+def test_texts_of_the_bearers_own_transcripts_arrive_approved_where_a_curator_preapproved_them(archive) -> None:
+    cat, store = archive
+    rid = add_recording(cat, store, "b-1")
+    cat.update("recordings", f"recording_id = '{rid}'", {"transcript": "'The water is wide, I cannot get over.'"})
+    exhibit, _ = add_exhibit(cat, "kiosk-1", venue="Hall", audience="public", purpose="education")
+    before = submit(cat, exhibit, "b-1", ["I cannot get over"], "wav")
+    assert before[0].state == "awaiting_approval"
+    exhibit = preapprove_transcripts(cat, "kiosk-1", "b-1", by="cur-1")
+    rows = submit(cat, exhibit, "b-1", ["the water is WIDE", "the water is deep", "is wide"], "mp3")
+    assert [r.state for r in rows] == ["queued", "awaiting_approval", "awaiting_approval"]
+    assert json.loads(rows[0].approvals)[0] | {"at": None} == {
+        "by": "cur-1",
+        "role": "curator",
+        "at": None,
+        "preapproved": "transcript",
+    }

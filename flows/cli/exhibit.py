@@ -19,6 +19,7 @@ from tasks.exhibits import (
     get_exhibit,
     list_exhibits,
     pending,
+    preapprove_transcripts,
     reject,
     retire_exhibit,
     rotate_token,
@@ -48,6 +49,7 @@ def _catalog(archive: str | None) -> Catalog:
 def exhibit_doc(x: Exhibit) -> dict[str, Any]:
     doc = x.to_dict()
     del doc["kind"], doc["schema_version"], doc["token_sha256"]
+    doc["preapprovals"] = json.loads(x.preapprovals)
     return doc
 
 
@@ -144,6 +146,24 @@ def rotate(exhibit_id: str, archive: ArchiveOpt = None, json_out: JsonOpt = Fals
         print_json({"exhibit_id": exhibit.exhibit_id, "token": token})
     else:
         typer.echo(f"new token for {exhibit_id} (shown only now; the old one no longer works):\n{token}")
+
+
+@app.command("preapprove")
+@reports_errors
+def preapprove_cmd(
+    exhibit_id: str,
+    bearer: Annotated[str, typer.Option(help="The bearer whose own transcribed words are approved.")],
+    by: Annotated[str, typer.Option(help="The curator's id.")],
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Approve in one step every text that is the bearer's own transcribed words (3 or more in a row), for
+    this exhibit; a community's review, where asked for, is still needed."""
+    exhibit = preapprove_transcripts(_catalog(archive), exhibit_id, bearer, by=by)
+    if json_out:
+        print_json(exhibit_doc(exhibit))
+    else:
+        typer.echo(f"texts from {bearer}'s transcripts now arrive approved by {by} for {exhibit_id}")
 
 
 @app.command("requests")

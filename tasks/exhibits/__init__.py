@@ -7,7 +7,8 @@ events for each.
 
 - :mod:`tasks.exhibits.registry`: adding, retiring and rotating exhibits; who a token belongs to.
 - :mod:`tasks.exhibits.requests`: checking a request (limits, bearers, consent, duplicates), approval
-  with the two-approver rule, rejection.
+  with the two-approver rule (texts of the bearer's own transcripts arrive approved where a curator
+  pre-approved them), rejection.
 """
 
 from tasks.exhibits.registry import (
@@ -16,12 +17,14 @@ from tasks.exhibits.registry import (
     get_exhibit,
     inactive_reason,
     list_exhibits,
+    preapprove_transcripts,
     retire_exhibit,
     rotate_token,
 )
 from tasks.exhibits.requests import (
     RequestLimits,
     approve,
+    from_transcripts,
     normalize_text,
     pending,
     reject,
@@ -37,11 +40,13 @@ __all__ = [
     "add_exhibit",
     "approve",
     "authenticate",
+    "from_transcripts",
     "get_exhibit",
     "inactive_reason",
     "list_exhibits",
     "normalize_text",
     "pending",
+    "preapprove_transcripts",
     "reject",
     "retire_exhibit",
     "rotate_token",

@@ -35,6 +35,7 @@ from heirloom.errors import (
 )
 from policies.decide import Context, Decision, Subject, decide
 from policies.protocols import load_protocols
+from tasks.align import words_of
 from tasks.consent import bearer_facts, consent_records
 from tasks.exhibits.registry import inactive_reason
 
@@ -94,6 +95,24 @@ def approvals_needed(catalog: Catalog, bearer_id: str) -> int:
     return 2 if any((rule := protocols.rule(label)) is not None and rule.community_review for label in labels) else 1
 
 
+def _preapproval(catalog: Catalog, exhibit: Exhibit, bearer_id: str) -> dict | None:
+    return next((e for e in json.loads(exhibit.preapprovals) if e["bearer_id"] == bearer_id), None)
+
+
+def from_transcripts(catalog: Catalog, bearer_id: str, text: str) -> bool:
+    """Whether ``text`` is words the bearer said: 3 or more, in a row, in one of their recordings' transcripts."""
+    wanted = words_of(text)
+    if len(wanted) < 3:
+        return False
+    n = len(wanted)
+    for r in catalog.read("recordings", columns=["bearer_id", "transcript"]).to_pylist():
+        if r["bearer_id"] == bearer_id and r["transcript"]:
+            said = words_of(r["transcript"])
+            if any(said[i : i + n] == wanted for i in range(len(said) - n + 1)):
+                return True
+    return False
+
+
 def submit(
     catalog: Catalog,
     exhibit: Exhibit,
@@ -141,22 +160,30 @@ def submit(
         if (h, fmt) in earlier:
             raise DuplicateTextError(f"text {i} was already requested as {earlier[(h, fmt)]}; follow that request")
     needed = approvals_needed(catalog, bearer_id)
+    pre = _preapproval(catalog, exhibit, bearer_id)
     request_id = "rq-" + uuid.uuid4().hex[:20]
-    rows = [
-        ExhibitRequest(
-            request_id=request_id,
-            item=i,
-            exhibit_id=exhibit.exhibit_id,
-            bearer_id=bearer_id,
-            text=t,
-            text_sha256=h,
-            format=fmt,
-            approvals_needed=needed,
-            created_at=at,
-            updated_at=at,
+    rows = []
+    for i, (t, h) in enumerate(zip(cleaned, hashes, strict=True)):
+        approvals = []
+        if pre is not None and from_transcripts(catalog, bearer_id, t):
+            approvals = [{"by": pre["by"], "role": "curator", "at": pre["at"], "preapproved": "transcript"}]
+        state = "queued" if approvals and needed < 2 else "awaiting_approval"
+        rows.append(
+            ExhibitRequest(
+                request_id=request_id,
+                item=i,
+                exhibit_id=exhibit.exhibit_id,
+                bearer_id=bearer_id,
+                text=t,
+                text_sha256=h,
+                format=fmt,
+                state=state,
+                approvals=json.dumps(approvals),
+                approvals_needed=needed,
+                created_at=at,
+                updated_at=at,
+            )
         )
-        for i, (t, h) in enumerate(zip(cleaned, hashes, strict=True))
-    ]
     catalog.append("exhibit_requests", rows)
     event = make_event(
         "exhibit request",
