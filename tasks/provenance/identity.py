@@ -108,9 +108,7 @@ def keygen(folder: Path, *, organization: str = "heirloom site", years: int = 2)
         )
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     root_name = _name(organization, "root")
-    root = _certificate(
-        _name(organization, "root"), root_key.public_key(), root_name, root_key, days=365 * (years + 8), ca=True
-    )
+    root = _certificate(root_name, root_key.public_key(), root_name, root_key, days=365 * (years + 8), ca=True)
     leaf = _certificate(_name(organization, "clips"), leaf_key.public_key(), root_name, root_key, days=365 * years)
 
     def pem(cert: x509.Certificate) -> bytes:
