@@ -41,7 +41,9 @@ Format = Literal["wav", "flac", "mp3", "m4a", "opus"]
 
 class RequestIn(BaseModel):
     bearer_id: str = Field(pattern=ID, description="The bearer whose voice is asked for.")
-    texts: list[str] = Field(min_length=1, description="Lyrics or story lines, one clip each.")
+    texts: list[Annotated[str, Field(pattern=r"[^\W_]")]] = Field(
+        min_length=1, description="Lyrics or story lines, one clip each; each has a letter or digit."
+    )
     format: Format = "mp3"
 
 

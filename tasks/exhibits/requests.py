@@ -26,6 +26,7 @@ from catalog.manifests import CLIP_FORMATS, Exhibit, ExhibitRequest, utc_now
 from catalog.tables import Catalog
 from catalog.validate import check_id
 from heirloom.errors import (
+    ConsentError,
     DuplicateTextError,
     ExhibitNotFoundError,
     ExhibitRefusedError,
@@ -145,7 +146,10 @@ def submit(
         raise ExhibitRefusedError(
             f"exhibit {exhibit.exhibit_id} is not registered for bearer {bearer_id}; a curator can add the bearer"
         )
-    decision = synthesis_decision(catalog, exhibit, bearer_id, at)
+    try:
+        decision = synthesis_decision(catalog, exhibit, bearer_id, at)
+    except ConsentError:  # an unregistered id is refused in the words an unconsented one is: ids stay private
+        decision = Decision(False, (f"no consent record in force for bearer {bearer_id}: silence means no",))
     if not decision.allowed:
         raise ExhibitRefusedError(f"consent does not allow {bearer_id}'s voice here", reasons=decision.reasons)
     hashes = [text_sha256(t) for t in cleaned]
