@@ -76,9 +76,10 @@ def detect(
     key = load_key(key_file)
     audio, rate = read_all(path)
     found = detect_mark(audio, rate, key)
-    doc = {"file": str(path), "key": key.fingerprint, **found.to_dict(), "clips": None}
+    doc = {"file": str(path), "key": key.fingerprint, **found.to_dict(), "clips": None, "registered": None}
     if found.found and found.payload is not None:
         doc["clips"] = clips_with_payload(Catalog.open(archive_uri(archive)), found.payload.hex())
+        doc["registered"] = None if doc["clips"] is None else bool(doc["clips"])
     if json_out:
         print_json(doc)
     elif found.found:
@@ -86,7 +87,7 @@ def detect(
         for clip in doc["clips"] or []:
             typer.echo(f"  clip {clip['clip_id']}  exhibit {clip['exhibit_id']}  model {clip['model_id']}")
         if doc["clips"] == []:
-            typer.echo("  no clip in the catalog carries this payload")
+            typer.echo("  unregistered: no clip of this archive carries this payload, so it names no clip")
         elif doc["clips"] is None:
             typer.echo("  (no clips table in the archive to look it up in)")
     else:
