@@ -27,7 +27,7 @@ from catalog.storage import Storage
 from catalog.tables import Catalog
 from heirloom.errors import ExhibitNotFoundError, GenerationError, HeirloomError, RequestStateError
 from tasks.exhibits import get_exhibit, inactive_reason, rows_of, save, synthesis_decision
-from tasks.generation.check import DEFAULT_LIMITS, CheckLimits, CheckResult, Transcribe, check_clip
+from tasks.generation.check import DEFAULT_LIMITS, CheckLimits, Transcribe, check_clip
 from tasks.generation.encode import encode
 from tasks.generation.render import Synthesizer, finish, speak
 from tasks.watermark import WatermarkKey
@@ -102,6 +102,8 @@ def generate_text(
     at: datetime | None = None,
 ) -> ExhibitRequest:
     """Turn one queued text into a ready clip (returns its row, now ``ready``), or fail it with the reason."""
+    if tries < 1:
+        raise GenerationError(f"tries must be at least 1, not {tries}")
     exhibit = get_exhibit(catalog, row.exhibit_id)
     why = inactive_reason(exhibit, at or utc_now())
     if why is not None:
@@ -117,7 +119,6 @@ def generate_text(
             return ready
     save(catalog, row := replace(row, state="generating", updated_at=utc_now()))
 
-    result: CheckResult | None = None
     for seed in range(tries):
         try:
             audio, rate = speak(voice.synthesize, row.text, seed=seed)
@@ -128,7 +129,6 @@ def generate_text(
         )
         if result.passed:
             break
-    assert result is not None
     if not result.passed:
         heard = _keep_for_listening(archive, row, audio, rate)
         reason = f"failed its check in {tries} tries: " + "; ".join(result.problems)
