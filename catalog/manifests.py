@@ -34,7 +34,14 @@ REQUEST_STATES: tuple[str, ...] = (
     "failed",
     "withdrawn",
 )
-CLIP_FORMATS: tuple[str, ...] = ("wav", "flac", "mp3", "m4a", "opus")
+CLIP_MEDIA_TYPES: dict[str, str] = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "opus": "audio/ogg",
+}
+CLIP_FORMATS: tuple[str, ...] = tuple(CLIP_MEDIA_TYPES)
 GateResult = Literal["pass", "review", "fail"]
 
 R = TypeVar("R", bound="Record")

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from catalog.manifests import Exhibit
+from catalog.manifests import CLIP_MEDIA_TYPES, Exhibit
 from catalog.tables import Catalog
 from catalog.validate import ID_PATTERN
 from flows.api.errors import ErrorBody, heirloom_error, http_error, responses, validation_error
@@ -33,7 +33,6 @@ from heirloom import __version__
 from heirloom.errors import ClipWithdrawnError, ExhibitNotFoundError, HeirloomError
 from heirloom.settings import archive_uri, exhibit_settings
 from tasks.exhibits import RequestLimits, authenticate, rows_of, submit
-from tasks.generation import MEDIA_TYPES
 
 ID = ID_PATTERN.pattern
 Format = Literal["wav", "flac", "mp3", "m4a", "opus"]
@@ -250,7 +249,7 @@ def create_app(archive: str | None = None, *, background: bool = False) -> FastA
         "/v1/clips/{clip_id}",
         response_class=FileResponse,
         responses={
-            200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The clip's audio"},
+            200: {"content": {t: {} for t in CLIP_MEDIA_TYPES.values()}, "description": "The clip's audio"},
             206: {"description": "Part of the clip (Range)"},
             304: {"description": "Not modified (If-None-Match)"},
             **responses(401, 404, 410, 422, 429),
@@ -276,7 +275,7 @@ def create_app(archive: str | None = None, *, background: bool = False) -> FastA
             return Response(status_code=304, headers=headers)
         fmt = clip["format"] or "wav"
         return FileResponse(
-            local_copy(clip), media_type=MEDIA_TYPES.get(fmt, "application/octet-stream"), headers=headers,
+            local_copy(clip), media_type=CLIP_MEDIA_TYPES.get(fmt, "application/octet-stream"), headers=headers,
             filename=f"{clip['clip_id']}.{fmt}", content_disposition_type="inline",
         )  # fmt: skip
 

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -29,6 +30,18 @@ def reports_errors(fn: F) -> F:
             raise typer.Exit(1) from e
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_when(value: str | None, invalid: Callable[[str], HeirloomError]) -> datetime | None:
+    """An ISO 8601 date or date-time option (UTC when it names no zone); ``invalid(reason)`` is raised when
+    it is not one, so each command says whose option was wrong."""
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise invalid(f"{value!r} is not an ISO 8601 date or date-time") from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def print_json(doc: Any) -> None:

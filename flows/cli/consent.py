@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +10,7 @@ import typer
 
 from catalog.manifests import utc_now
 from catalog.tables import Catalog
-from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, parse_when, print_json, quiet_prefect, reports_errors
 from heirloom.errors import ConsentError
 from heirloom.settings import archive_uri
 from heirloom.vocabulary import SCOPES
@@ -23,13 +23,7 @@ app = typer.Typer(help="Grant, show, trace and revoke consent.", no_args_is_help
 
 
 def _when(value: str | None, what: str, bearer_id: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise ConsentError(bearer_id, f"{what} {value!r} is not an ISO 8601 date or date-time") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return parse_when(value, lambda reason: ConsentError(bearer_id, f"{what} {reason}"))
 
 
 @app.command("grant")

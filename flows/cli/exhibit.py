@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from catalog.manifests import Exhibit, ExhibitRequest
 from catalog.tables import Catalog
-from flows.cli._common import ArchiveOpt, JsonOpt, print_json, reports_errors
+from flows.cli._common import ArchiveOpt, JsonOpt, parse_when, print_json, reports_errors
 from heirloom.errors import ManifestError
 from heirloom.settings import archive_uri
 from tasks.exhibits import (
@@ -31,13 +31,7 @@ TextOpt = Annotated[int | None, typer.Option("--text", help="Only text N of the 
 
 
 def _when(value: str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise ManifestError(what, f"{value!r} is not an ISO 8601 date or date-time") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return parse_when(value, lambda reason: ManifestError(what, reason))
 
 
 def _catalog(archive: str | None) -> Catalog:

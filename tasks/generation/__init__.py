@@ -23,12 +23,11 @@ from tasks.generation.clips import (
     queued,
     requeue,
 )
-from tasks.generation.encode import MEDIA_TYPES, encode
+from tasks.generation.encode import encode
 from tasks.generation.render import DELIVERY_RATE_HZ, Synthesizer, split_text
 
 __all__ = [
     "DELIVERY_RATE_HZ",
-    "MEDIA_TYPES",
     "TRIES",
     "CheckLimits",
     "CheckResult",

@@ -23,13 +23,6 @@ CODECS: dict[str, list[str]] = {
     "m4a": ["-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-f", "ipod"],
     "opus": ["-c:a", "libopus", "-b:a", "96k", "-f", "ogg"],
 }
-MEDIA_TYPES = {
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "mp3": "audio/mpeg",
-    "m4a": "audio/mp4",
-    "opus": "audio/ogg",
-}
 
 
 def encode(audio: np.ndarray, rate: int, fmt: str, out: Path, *, metadata: dict[str, str]) -> Path:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog.manifests import CLIP_MEDIA_TYPES as MIME
 from heirloom import __version__
 from heirloom.errors import ProvenanceError
 from tasks.provenance.identity import ALGORITHM, SiteIdentity, load_identity
 
-MIME = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "m4a": "audio/mp4", "opus": "audio/ogg"}
 SIDECAR_ONLY = frozenset({"opus"})
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 CLIP_ASSERTION = "org.heirloom.clip"
