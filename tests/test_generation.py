@@ -190,3 +190,22 @@ def test_revocation_withdraws_the_clip_its_manifest_and_the_failed_attempts(site
     assert not list(store.list("exhibits/"))  # the clip, its sidecar manifest and the failed attempt
     states = {r.request_id: r.state for r in rows_of(cat)}
     assert states[row.request_id] == "withdrawn"
+
+
+def test_a_bearers_active_voice_is_fetched_and_checked_against_the_registry(site) -> None:
+    from heirloom.errors import VoiceModelError
+    from tests.consent_factory import add_recording
+    from voice_models.synthesis import load_voice
+
+    cat, store, _, _, _ = site
+    add_recording(cat, store, "b-1", language="en")
+    with pytest.raises(VoiceModelError, match="no active voice model"):
+        load_voice(cat, store, "b-1")
+    cat.update("bearers", "bearer_id = 'b-1'", {"dialect": "'en-gb-scotland'"})
+    model = add_model(cat, store, "b-1", "c-x", [], version=1)
+    voice = load_voice(cat, store, "b-1")
+    assert voice.model_id == model.model_id and voice.transcribe is not None  # pocketsphinx judges English
+    assert voice.settings == {"backend": "vits", "dialect": "en-gb-scotland"}
+    store.put(store.key_of(model.artifact_uri), b"not the weights that were registered")
+    with pytest.raises(VoiceModelError, match="do not match the registry's SHA-256"):
+        load_voice(cat, store, "b-1")

@@ -7,7 +7,6 @@ fetched into a local folder and their SHA-256 checked against the registry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from collections import Counter
@@ -25,6 +24,7 @@ from voice_models.backend import get_backend
 from voice_models.evaluation import RATE_HZ, recognizer_for
 from voice_models.phones import text_words
 from voice_models.registry import versions
+from voice_models.training import download_prefix, sha256_file
 
 
 def active_model(catalog: Catalog, bearer_id: str) -> VoiceModelVersion:
@@ -50,14 +50,11 @@ def _dialect_and_language(catalog: Catalog, bearer_id: str) -> tuple[str, str | 
 
 
 def _model_dir(storage: Storage, artifact_uri: str, artifact_sha256: str) -> Path:
-    prefix = storage.key_of(artifact_uri).rsplit("/", 1)[0] + "/"
+    folder, name = storage.key_of(artifact_uri).rsplit("/", 1)
     into = Path(tempfile.mkdtemp(prefix="heirloom-voice-"))
-    for obj in storage.list(prefix):
-        target = into / obj.key[len(prefix) :]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(storage.read_bytes(obj.key))
-    weights = into / storage.key_of(artifact_uri).rsplit("/", 1)[1]
-    if not weights.exists() or hashlib.sha256(weights.read_bytes()).hexdigest() != artifact_sha256:
+    download_prefix(storage, folder + "/", into)
+    weights = into / name
+    if not weights.exists() or sha256_file(weights) != artifact_sha256:
         raise VoiceModelError(f"the weights at {artifact_uri} do not match the registry's SHA-256; re-train the model")
     return into
 

@@ -65,7 +65,7 @@ def base_prefix(name: str) -> str:
     return f"models/base/{name}/"
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(8 << 20), b""):
@@ -73,7 +73,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _download(storage: Storage, prefix: str, into: Path) -> list[Path]:
+def download_prefix(storage: Storage, prefix: str, into: Path) -> list[Path]:
     into.mkdir(parents=True, exist_ok=True)
     out = []
     for obj in storage.list(prefix):
@@ -142,7 +142,7 @@ def train_base(
         )
     out = work / "base"
     run_prefix = f"models/base-training/{name}/"
-    _download(storage, run_prefix, out)
+    download_prefix(storage, run_prefix, out)
     result = impl.train_base(
         utterances, out, hp, on_checkpoint=lambda path: _upload(storage, path, run_prefix + path.name)
     )
@@ -153,7 +153,7 @@ def train_base(
     return {
         "base": name,
         "uri": storage.uri(prefix),
-        "sha256": _sha256_file(out / "checkpoint.pth"),
+        "sha256": sha256_file(out / "checkpoint.pth"),
         "speakers": speakers,
         "dataset_manifests": manifests,
         "training": asdict(result),
@@ -163,11 +163,11 @@ def train_base(
 
 def _base(storage: Storage, name: str, into: Path) -> tuple[Path, str]:
     prefix = base_prefix(name)
-    if not _download(storage, prefix, into):
+    if not download_prefix(storage, prefix, into):
         raise VoiceModelError(
             f"no base model {name!r} in {storage.uri(prefix)}; place one there or run `heirloom base train {name}`"
         )
-    return into, _sha256_file(into / "checkpoint.pth")
+    return into, sha256_file(into / "checkpoint.pth")
 
 
 def fine_tune(
@@ -200,7 +200,7 @@ def fine_tune(
     run = hashlib.sha256(f"{dataset.sha256}|{base_sha}|{_hyperparameters(hp)}|{backend}".encode()).hexdigest()[:16]
     run_prefix = f"models/{bearer_id}/training/{run}/"
     run_dir = work / "run"
-    _download(storage, run_prefix, run_dir)
+    download_prefix(storage, run_prefix, run_dir)
     result = impl.fine_tune(
         base_dir,
         bearer_id,
@@ -344,7 +344,7 @@ def register_trained(catalog: Catalog, storage: Storage, trained: FineTuned) -> 
         files = sorted(p for p in export.iterdir() if p.is_file())
         weights = max(files, key=lambda p: p.stat().st_size)
         uris = {p.name: _upload(storage, p, prefix + p.name, new=True) for p in files}
-        row = replace(row, artifact_uri=uris[weights.name], artifact_sha256=_sha256_file(weights))
+        row = replace(row, artifact_uri=uris[weights.name], artifact_sha256=sha256_file(weights))
         card = storage.create(prefix + "MODEL_CARD.md", model_card(row, trained).encode())
         return replace(row, model_card_uri=storage.uri(card.key))
 

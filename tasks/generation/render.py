@@ -17,7 +17,7 @@ import numpy as np
 import soxr
 
 from heirloom.errors import GenerationError, WatermarkError
-from tasks.prepare import plan_gain, speech_loudness, true_peak_dbtp
+from tasks.prepare import MAX_TRUE_PEAK_DBTP, plan_gain, speech_loudness, true_peak_dbtp
 from tasks.watermark import MIN_SECONDS, WatermarkKey, embed
 
 Synthesizer = Callable[[str, int], tuple[np.ndarray, int]]  # (text, seed) -> (mono float audio, rate)
@@ -27,7 +27,6 @@ CLAUSE_PAUSE_S = 0.2
 MAX_CHUNK_CHARS = 220
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,])\s+")
-MAX_TRUE_PEAK_DBTP = -1.0
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ Takes an original (never altered) and :class:`PrepareParams`; gives ``working/<r
 """
 
 from tasks.prepare.chain import WORK_RATE_HZ, PrepareParams, TimeMap, prepare_file
-from tasks.prepare.loudness import plan_gain, speech_loudness, true_peak_dbtp
+from tasks.prepare.loudness import MAX_TRUE_PEAK_DBTP, plan_gain, speech_loudness, true_peak_dbtp
 from tasks.prepare.quality import GateConfig, dnsmos, gate
 from tasks.prepare.vad import speech_regions
 from tasks.prepare.working_copies import commit_derivatives, pending_recordings, prepare_recording
 
 __all__ = [
+    "MAX_TRUE_PEAK_DBTP",
     "WORK_RATE_HZ",
     "GateConfig",
     "PrepareParams",
