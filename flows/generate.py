@@ -14,18 +14,18 @@ from catalog.manifests import ExhibitRequest
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.errors import HeirloomError
 from heirloom.settings import archive_uri
-from tasks.generation import Voice, fail_texts, generate_text, queued
+from tasks.generation import Sign, Voice, fail_texts, generate_text, queued
 from tasks.provenance import site_signer
-from tasks.watermark import load_key
+from tasks.watermark import WatermarkKey, load_key
 from voice_models.synthesis import load_voice
 
 
-def _generate(archive: str, row: ExhibitRequest, voice: Voice, run_id: str | None) -> str:
+def _generate(
+    archive: str, row: ExhibitRequest, voice: Voice, key: WatermarkKey, sign: Sign, run_id: str | None
+) -> str:
     cat, store = catalog(archive), storage(archive)
     try:
-        return generate_text(
-            cat, store, row, voice=voice, key=load_key(None), sign=site_signer(), flow_run_id=run_id
-        ).state
+        return generate_text(cat, store, row, voice=voice, key=key, sign=sign, flow_run_id=run_id).state
     except HeirloomError as e:
         return fail_texts(cat, [row], str(e))[0].state
 
@@ -39,8 +39,7 @@ def generate(archive: str | None = None, request_id: str | None = None) -> dict[
     cat = catalog(archive)
     rows = queued(cat, request_id=request_id)
     try:
-        load_key(None)
-        site_signer()
+        key, sign = load_key(None), site_signer()
     except HeirloomError as e:
         fail_texts(cat, rows, f"the site cannot sign or mark clips: {e}")
         return {"archive": archive, "texts": len(rows), "states": {"failed": len(rows)}}
@@ -56,5 +55,5 @@ def generate(archive: str | None = None, request_id: str | None = None) -> dict[
         if isinstance(voice, str):
             states[fail_texts(cat, [row], voice)[0].state] += 1
             continue
-        states[generate_one(archive, row, voice, flow_run_id())] += 1
+        states[generate_one(archive, row, voice, key, sign, flow_run_id())] += 1
     return {"archive": archive, "texts": len(rows), "states": dict(states)}

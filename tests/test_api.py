@@ -40,7 +40,7 @@ def api(tmp_path, monkeypatch):
     )  # fmt: skip
     _, token = add_exhibit(cat, "kiosk-1", venue="Hall", audience="public", purpose="education")
     _, other = add_exhibit(cat, "kiosk-2", venue="Hall", audience="public", purpose="education")
-    client = TestClient(create_app(archive, background=False))
+    client = TestClient(create_app(archive))
     return client, cat, store, token, other, identity
 
 
@@ -167,7 +167,7 @@ def test_an_exhibit_over_its_rate_limit_gets_429(tmp_path, monkeypatch) -> None:
     cat = Catalog(open_storage(archive))
     cat.init()
     _, token = add_exhibit(cat, "kiosk-1", venue="Hall", audience="public", purpose="education")
-    client = TestClient(create_app(archive, background=False))
+    client = TestClient(create_app(archive))
     codes = [client.get("/v1/exhibits/kiosk-1/clips", headers=auth(token)).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
     limited = client.get("/v1/exhibits/kiosk-1/clips", headers=auth(token))
@@ -179,7 +179,7 @@ def test_a_misspelt_exhibit_setting_is_an_error(monkeypatch, tmp_path) -> None:
 
     monkeypatch.setenv("HEIRLOOM_EXHIBIT_MAX_TEXT", "5")
     with pytest.raises(SettingsError, match="HEIRLOOM_EXHIBIT_MAX_TEXT"):
-        create_app(str(tmp_path / "a"), background=False)
+        create_app(str(tmp_path / "a"))
 
 
 def _run_schema(

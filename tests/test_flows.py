@@ -144,3 +144,46 @@ def test_prepare_flow_is_idempotent_and_gates(tmp_path: Path) -> None:
         assert json.loads(r["metrics"])["segments_uri"]
     again = prepare(collection="c1", archive=archive)
     assert again["prepared"] == [] and cat.read("derivatives").num_rows == 3
+
+
+def test_generate_flow_makes_a_signed_clip_per_queued_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow around generate_text: the site's key and signer loaded once, a voice per bearer (espeak-ng
+    stands in for the bearer's active model), and a text whose bearer has no voice failed with the reason."""
+    import flows.generate as generate_module
+    from heirloom.errors import VoiceModelError
+    from tasks.consent import grant
+    from tasks.exhibits import add_exhibit, approve, rows_of, submit
+    from tasks.generation import Voice
+    from tasks.provenance import keygen
+    from tasks.watermark import new_key_file
+    from tests.test_generation import LINE, espeak_voice
+
+    archive = str(tmp_path / "archive")
+    cat = _archive_with_bearer(archive)
+    cat.append("bearers", [Bearer(bearer_id="b-02")])
+    scopes = ["voice_synthesis", "exhibit_generation"]
+    for b in ("b-01", "b-02"):
+        grant(cat, cat.storage, bearer_id=b, grantor_type="self", grantor_id=b, scopes=scopes, audiences=["public"])
+    exhibit, _ = add_exhibit(cat, "kiosk-1", venue="Hall", audience="public", purpose="education")
+    ids = []
+    for b in ("b-01", "b-02"):
+        (row,) = submit(cat, exhibit, b, [LINE], "flac")
+        approve(cat, row.request_id, by="cur-1")
+        ids.append(row.request_id)
+    new_key_file(tmp_path / "site.key")
+    keygen(tmp_path / "identity")
+    monkeypatch.setenv("HEIRLOOM_WATERMARK_KEY_FILE", str(tmp_path / "site.key"))
+    monkeypatch.setenv("HEIRLOOM_PROVENANCE_DIR", str(tmp_path / "identity"))
+
+    def voices(catalog, storage, bearer_id):
+        if bearer_id == "b-02":
+            raise VoiceModelError(f"bearer {bearer_id} has no active voice model")
+        return Voice(model_id="m-b-01-v1", bearer_id=bearer_id, synthesize=espeak_voice)
+
+    monkeypatch.setattr(generate_module, "load_voice", voices)
+    result = generate_module.generate(archive=archive)
+    assert result["states"] == {"ready": 1, "failed": 1}
+    ready, failed = (rows_of(cat, request_id=i)[0] for i in ids)
+    assert ready.state == "ready" and failed.reason == "bearer b-02 has no active voice model"
+    (clip,) = cat.read("clips").to_pylist()
+    assert clip["clip_id"] == ready.clip_id and clip["manifest_uri"]

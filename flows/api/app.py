@@ -27,7 +27,6 @@ from catalog.manifests import CLIP_MEDIA_TYPES, Exhibit
 from catalog.tables import Catalog
 from catalog.validate import ID_PATTERN
 from flows.api.errors import ErrorBody, heirloom_error, http_error, responses, validation_error
-from flows.api.generation import GenerationLoop
 from flows.api.ratelimit import RateLimiter
 from heirloom import __version__
 from heirloom.errors import ClipWithdrawnError, ExhibitNotFoundError, HeirloomError
@@ -106,25 +105,20 @@ def _header_text(text: str | None) -> str:
     return quote(text or "", safe=" ,.;:!?'()-/")
 
 
-def create_app(archive: str | None = None, *, background: bool = False) -> FastAPI:
-    """The API over ``archive``; ``background`` also runs queued generation while it serves (``heirloom
-    serve`` runs that once, in its own process, however many API workers it starts)."""
+def create_app(archive: str | None = None) -> FastAPI:
+    """The API over ``archive``. Generation is not its job: ``heirloom serve`` runs the generation runner
+    once, in its own process, however many API workers it starts."""
     settings = exhibit_settings()
     uri = archive_uri(archive)
     catalog = Catalog.open(uri, cache_reads=True)
     catalog.init()
     limits = RequestLimits(max_texts=settings.max_texts, max_chars=settings.max_chars)
     limiter = RateLimiter(settings.rate_per_minute / 60.0, settings.rate_burst)
-    loop = GenerationLoop(uri) if background else None
     cache = Path(tempfile.mkdtemp(prefix="heirloom-served-"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if loop is not None:
-            loop.start()
         yield
-        if loop is not None:
-            loop.stop()
         shutil.rmtree(cache, ignore_errors=True)
 
     app = FastAPI(
@@ -137,7 +131,6 @@ def create_app(archive: str | None = None, *, background: bool = False) -> FastA
     app.add_exception_handler(HeirloomError, heirloom_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.state.generation = loop
     bearer = HTTPBearer(auto_error=False, description="The exhibit's token, from `heirloom exhibit add`.")
 
     def exhibit_of(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Exhibit:

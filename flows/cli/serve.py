@@ -21,14 +21,15 @@ def serve(
     quiet_prefect()
     import uvicorn
 
-    from flows.api.app import create_app
+    from catalog.tables import Catalog
     from flows.api.generation import GenerationLoop
     from heirloom.settings import archive_uri, exhibit_settings
 
     uri = archive_uri(archive)
     os.environ["HEIRLOOM_ARCHIVE"] = uri  # the workers read it
-    create_app(uri)  # fail here, with the error, before uvicorn starts: a bad setting or an unreachable archive
-    loop = GenerationLoop(uri) if exhibit_settings().generate_in_process else None
+    settings = exhibit_settings()  # a bad setting or an unreachable archive fails here, before uvicorn starts
+    Catalog.open(uri).init()
+    loop = GenerationLoop(uri) if settings.generate_in_process else None
     if loop is not None:
         loop.start()
     try:
