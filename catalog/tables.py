@@ -134,7 +134,7 @@ class Catalog:
         Before the table's first commit, ``as_of`` gives an empty table.
         """
         if self._cache is not None and version is None and as_of is None:
-            table = self._read_cached(name)
+            table = self._cached(name)[0]
             return table if columns is None else table.select(columns)
         dt = self.table(name, version=version)
         if as_of is not None:
@@ -156,9 +156,6 @@ class Catalog:
         if self._cache is None:
             return self.read(name).to_pylist()
         return self._cached(name)[1]
-
-    def _read_cached(self, name: str) -> pa.Table:
-        return self._cached(name)[0]
 
     def _cached(self, name: str) -> tuple[pa.Table, list[dict[str, Any]]]:
         assert self._cache is not None

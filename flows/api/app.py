@@ -275,21 +275,14 @@ def create_app(archive: str | None = None) -> FastAPI:
     @app.get("/v1/clips/{clip_id}/manifest", responses=responses(401, 404, 410, 422, 429), tags=["clips"])
     def get_manifest(clip_id: Annotated[str, PathParam(pattern=ID, max_length=64)], me: Me) -> JSONResponse:
         """The clip's Content Credentials, as validated against the site's root."""
-        from tasks.provenance import load_identity, read_credentials
+        from tasks.provenance import clip_credentials, load_identity
 
         clip = clip_row(me, clip_id)
         try:
             root = load_identity().root_pem
         except HeirloomError:
             root = None
-        data = catalog.storage.read_bytes(catalog.storage.key_of(clip["uri"]))
-        sidecar = (
-            catalog.storage.read_bytes(catalog.storage.key_of(clip["manifest_uri"])) if clip["manifest_uri"] else None
-        )
-        fmt = clip["format"] or "wav"
-        creds = read_credentials(data, fmt, root_pem=root) or (
-            read_credentials(data, fmt, manifest=sidecar, root_pem=root) if sidecar else None
-        )
+        creds = clip_credentials(catalog.storage, clip, root_pem=root)
         return JSONResponse({"clip_id": clip_id, "credentials": creds.to_dict() if creds else None})
 
     @app.get(

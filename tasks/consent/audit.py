@@ -39,7 +39,7 @@ from tasks.audio import read_all
 from tasks.consent.people import find_evidence
 from tasks.consent.records import all_bearer_facts, consent_records
 from tasks.fixity import sha256_of
-from tasks.provenance import read_credentials
+from tasks.provenance import clip_credentials
 from tasks.watermark import WatermarkKey, detect
 
 DATASET_MANIFEST = "dataset.json"
@@ -224,10 +224,7 @@ def _check_clip_files(
         if fmt is None:
             finding("its format is not recorded, so its Content Credentials cannot be read")
             continue
-        sidecar = archive.read_bytes(archive.key_of(c["manifest_uri"])) if c.get("manifest_uri") else None
-        creds = read_credentials(data, fmt, root_pem=root_pem)
-        if creds is None and sidecar is not None:
-            creds = read_credentials(data, fmt, manifest=sidecar, root_pem=root_pem)
+        creds = clip_credentials(archive, c, root_pem=root_pem, data=data)
         wanted = ("Trusted",) if root_pem is not None else ("Trusted", "Valid")
         if creds is None:
             finding("it carries no Content Credentials and the archive keeps none for it")

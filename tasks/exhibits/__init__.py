@@ -33,6 +33,7 @@ from tasks.exhibits.requests import (
     submit,
     synthesis_decision,
     text_sha256,
+    transcribed_words,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "submit",
     "synthesis_decision",
     "text_sha256",
+    "transcribed_words",
 ]

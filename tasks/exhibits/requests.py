@@ -100,18 +100,17 @@ def _preapproval(catalog: Catalog, exhibit: Exhibit, bearer_id: str) -> dict | N
     return next((e for e in json.loads(exhibit.preapprovals) if e["bearer_id"] == bearer_id), None)
 
 
-def from_transcripts(catalog: Catalog, bearer_id: str, text: str) -> bool:
-    """Whether ``text`` is words the bearer said: 3 or more, in a row, in one of their recordings' transcripts."""
+def transcribed_words(catalog: Catalog, bearer_id: str) -> list[list[str]]:
+    """The words of each of the bearer's recordings' transcripts."""
+    rows = catalog.read("recordings", columns=["bearer_id", "transcript"]).to_pylist()
+    return [words_of(r["transcript"]) for r in rows if r["bearer_id"] == bearer_id and r["transcript"]]
+
+
+def from_transcripts(transcripts: list[list[str]], text: str) -> bool:
+    """Whether ``text`` is words the bearer said: 3 or more, in a row, in one of ``transcripts``."""
     wanted = words_of(text)
-    if len(wanted) < 3:
-        return False
     n = len(wanted)
-    for r in catalog.read("recordings", columns=["bearer_id", "transcript"]).to_pylist():
-        if r["bearer_id"] == bearer_id and r["transcript"]:
-            said = words_of(r["transcript"])
-            if any(said[i : i + n] == wanted for i in range(len(said) - n + 1)):
-                return True
-    return False
+    return n >= 3 and any(said[i : i + n] == wanted for said in transcripts for i in range(len(said) - n + 1))
 
 
 def submit(
@@ -165,11 +164,12 @@ def submit(
             raise DuplicateTextError(f"text {i} was already requested as {earlier[(h, fmt)]}; follow that request")
     needed = approvals_needed(catalog, bearer_id)
     pre = _preapproval(catalog, exhibit, bearer_id)
+    transcripts = transcribed_words(catalog, bearer_id) if pre is not None else []
     request_id = "rq-" + uuid.uuid4().hex[:20]
     rows = []
     for i, (t, h) in enumerate(zip(cleaned, hashes, strict=True)):
         approvals = []
-        if pre is not None and from_transcripts(catalog, bearer_id, t):
+        if pre is not None and from_transcripts(transcripts, t):
             approvals = [{"by": pre["by"], "role": "curator", "at": pre["at"], "preapproved": "transcript"}]
         state = "queued" if approvals and needed < 2 else "awaiting_approval"
         rows.append(

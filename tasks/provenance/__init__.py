@@ -13,6 +13,7 @@ validated against the site's root.
 from tasks.provenance.credentials import (
     MIME,
     Credentials,
+    clip_credentials,
     manifest_definition,
     read_credentials,
     sign_clip,
@@ -25,6 +26,7 @@ __all__ = [
     "MIME",
     "Credentials",
     "SiteIdentity",
+    "clip_credentials",
     "keygen",
     "load_identity",
     "manifest_definition",

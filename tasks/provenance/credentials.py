@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.manifests import CLIP_MEDIA_TYPES as MIME
+from catalog.storage import Storage
 from heirloom import __version__
 from heirloom.errors import ProvenanceError
 from tasks.provenance.identity import ALGORITHM, SiteIdentity, load_identity
@@ -102,6 +103,21 @@ def site_signer(folder: Path | None = None):
         return sign_clip(path, fmt, provenance, identity)
 
     return sign
+
+
+def clip_credentials(
+    archive: Storage, clip: dict[str, Any], *, root_pem: bytes | None, data: bytes | None = None
+) -> Credentials | None:
+    """A stored clip's credentials: those embedded in its file, else the archive's sidecar manifest for it
+    (the only kind an Opus clip has). ``data`` is the file's bytes when the caller has read them already."""
+    fmt = clip["format"] or "wav"
+    if data is None:
+        data = archive.read_bytes(archive.key_of(clip["uri"]))
+    creds = read_credentials(data, fmt, root_pem=root_pem)
+    if creds is None and clip.get("manifest_uri"):
+        sidecar = archive.read_bytes(archive.key_of(clip["manifest_uri"]))
+        creds = read_credentials(data, fmt, manifest=sidecar, root_pem=root_pem)
+    return creds
 
 
 @dataclass(frozen=True)
