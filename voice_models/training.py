@@ -31,10 +31,12 @@ from catalog.manifests import VoiceModelVersion
 from catalog.storage import Storage, staged
 from catalog.tables import Catalog, latest_derivatives
 from heirloom.errors import ConsentError, VoiceModelError
+from tasks.align import words_of
 from tasks.consent import DATASET_MANIFEST
-from voice_models.backend import Hyperparameters, Utterance, get_backend
+from voice_models.backend import Hyperparameters, Utterance, VoiceBackend, get_backend
 from voice_models.dataset import Dataset, Item, build_dataset, store_manifest
-from voice_models.evaluation import evaluate_model, split_held_out, voice_of
+from voice_models.evaluation import RATE_HZ, embedding, evaluate_model, split_held_out, voice_of
+from voice_models.phones import stressed
 from voice_models.registry import register
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -57,6 +59,8 @@ class FineTuned:
     metrics: dict[str, Any]
     export_dir: str
     run_prefix: str
+    weights_file: str = ""
+    listening: tuple[dict[str, str], ...] = ()
 
 
 def base_prefix(name: str) -> str:
@@ -94,8 +98,10 @@ def _upload(storage: Storage, path: Path, key: str, *, new: bool = False) -> str
 def load_utterances(
     catalog: Catalog, storage: Storage, items: Sequence[Item], speaker: str, rate: int
 ) -> list[Utterance]:
-    """The audio of each item cut from its recording's newest working copy, at the model's rate."""
+    """The audio of each item cut from its recording's newest working copy, at the model's rate, with its
+    phones stressed as the recording's dialect stresses them."""
     working = latest_derivatives(catalog)
+    dialects = {r["recording_id"]: r["dialect"] for r in catalog.read("recordings").to_pylist()}
     by_recording: dict[str, list[Item]] = {}
     for item in items:
         by_recording.setdefault(item.recording_id, []).append(item)
@@ -111,7 +117,8 @@ def load_utterances(
                     str(path), start=int(item.start_s * sr), stop=int(item.end_s * sr), dtype="float32", always_2d=True
                 )
                 audio = soxr.resample(x.mean(axis=1), sr, rate).astype(np.float32) if sr != rate else x.mean(axis=1)
-                out.append(Utterance(item.segment_id, speaker, item.text, item.words, audio, rate))
+                words = stressed(words_of(item.text), item.words, dialects[rid]) if dialects.get(rid) else item.words
+                out.append(Utterance(item.segment_id, speaker, item.text, words, audio, rate))
     return out
 
 
@@ -127,6 +134,7 @@ def train_base(
     if any(True for _ in storage.list(prefix)):
         raise VoiceModelError(f"base model {name!r} exists ({storage.uri(prefix)}); choose another name")
     impl = get_backend(backend)
+    hp = impl.resolve(hp)
     rate = impl.sample_rate(hp.preset)
     utterances, speakers, manifests = [], [], {}
     for bearer in sorted(r["bearer_id"] for r in catalog.read("bearers").to_pylist()):
@@ -153,7 +161,7 @@ def train_base(
     return {
         "base": name,
         "uri": storage.uri(prefix),
-        "sha256": sha256_file(out / "checkpoint.pth"),
+        "sha256": sha256_file(impl.base_weights(out)),
         "speakers": speakers,
         "dataset_manifests": manifests,
         "training": asdict(result),
@@ -161,13 +169,33 @@ def train_base(
     }
 
 
-def _base(storage: Storage, name: str, into: Path) -> tuple[Path, str]:
+def install_base(storage: Storage, name: str, *, backend: str, work: Path) -> dict[str, Any]:
+    """The pretrained base a backend ships, written to ``models/base/<name>/`` (once: names are never reused)."""
+    prefix = base_prefix(name)
+    if any(True for _ in storage.list(prefix)):
+        raise VoiceModelError(f"base model {name!r} exists ({storage.uri(prefix)}); choose another name")
+    impl = get_backend(backend)
+    out = work / "base"
+    described = impl.install_base(out)
+    for path in sorted(out.iterdir()):
+        _upload(storage, path, prefix + path.name, new=True)
+    return {
+        "base": name,
+        "backend": backend,
+        "uri": storage.uri(prefix),
+        "sha256": sha256_file(impl.base_weights(out)),
+        **described,
+    }
+
+
+def _base(impl: VoiceBackend, storage: Storage, name: str, into: Path) -> tuple[Path, str]:
     prefix = base_prefix(name)
     if not download_prefix(storage, prefix, into):
         raise VoiceModelError(
-            f"no base model {name!r} in {storage.uri(prefix)}; place one there or run `heirloom base train {name}`"
+            f"no base model {name!r} in {storage.uri(prefix)}; install one (`heirloom base install {name} --backend "
+            f"kokoro`), place one there or train one (`heirloom base train {name}`)"
         )
-    return into, sha256_file(into / "checkpoint.pth")
+    return into, sha256_file(impl.base_weights(into))
 
 
 def fine_tune(
@@ -190,9 +218,10 @@ def fine_tune(
             f"needed); left out: {'; '.join(reasons) or 'no aligned segments'}"
         )
     impl = get_backend(backend)
+    hp = impl.resolve(hp)
     rate = impl.sample_rate(hp.preset)
     manifest = store_manifest(storage, dataset)
-    base_dir, base_sha = _base(storage, base_name, work / "base")
+    base_dir, base_sha = _base(impl, storage, base_name, work / "base")
     train_ids, held_ids = split_held_out([i.segment_id for i in dataset.items])
     utterances = load_utterances(catalog, storage, dataset.items, bearer_id, rate)
     train = [u for u in utterances if u.segment_id in train_ids]
@@ -210,12 +239,18 @@ def fine_tune(
         on_checkpoint=lambda path: _upload(storage, path, run_prefix + path.name),
     )
     export_dir = work / "export"
-    impl.export(run_dir, export_dir)
+    weights = impl.export(run_dir, export_dir)[0]
     (export_dir / DATASET_MANIFEST).write_bytes(dataset.manifest())  # beside the weights, where audits look
     others = _other_voices(catalog, storage, bearer_id, rate)
     language = _language(catalog, bearer_id)
-    metrics = evaluate_model(impl, export_dir, bearer_id, held, others, language=language)
-    metrics["baseline"] = _baseline(impl, base_dir, held, others, language)
+    said: dict[str, np.ndarray] = {}
+    said_by_base: dict[str, np.ndarray] = {}
+    metrics = evaluate_model(
+        impl, export_dir, bearer_id, held, others, language=language, reference=train, keep_audio=said
+    )
+    metrics["baseline"] = _baseline(impl, base_dir, held, others, language, train, said_by_base)
+    listening = _listening_set(export_dir, held, said, said_by_base)
+    adaptation = json.loads((export_dir / "model.json").read_text()).get("fit")
     return FineTuned(
         bearer_id=bearer_id,
         backend=backend,
@@ -225,11 +260,37 @@ def fine_tune(
         trained_segments=tuple(sorted(train_ids)),
         consent_ids=dataset.consent_ids,
         hyperparameters=hp.to_dict(),
-        training={**asdict(result), "held_out_segments": sorted(held_ids)},
+        training={**asdict(result), "held_out_segments": sorted(held_ids), "adaptation": adaptation},
         metrics=metrics,
         export_dir=str(export_dir),
         run_prefix=run_prefix,
+        weights_file=weights.name,
+        listening=listening,
     )
+
+
+LISTENING_SET = 3
+
+
+def _listening_set(
+    export_dir: Path, held: Sequence[Utterance], model: dict[str, np.ndarray], base: dict[str, np.ndarray]
+) -> tuple[dict[str, str], ...]:
+    """The same held-out texts from the bearer, the base and the new voice, as FLAC files beside the weights,
+    so a curator hears what changed (they are the bearer's voice: revocation deletes them with the version)."""
+    rows = []
+    for n, u in enumerate(held[:LISTENING_SET], start=1):
+        if u.segment_id not in model:
+            continue
+        row = {"segment_id": u.segment_id, "text": u.text}
+        for who, audio in (("bearer", u.audio), ("base", base.get(u.segment_id)), ("model", model[u.segment_id])):
+            if audio is None:
+                continue
+            rate = u.sample_rate if who == "bearer" else RATE_HZ
+            name = f"listening-{n}-{who}.flac"
+            sf.write(str(export_dir / name), np.clip(audio, -1, 1), rate, subtype="PCM_16")
+            row[who] = name
+        rows.append(row)
+    return tuple(rows)
 
 
 def _language(catalog: Catalog, bearer_id: str) -> str | None:
@@ -248,14 +309,30 @@ def _other_voices(
     return out
 
 
-def _baseline(impl, base_dir: Path, held: Sequence[Utterance], others: Sequence[Utterance], language: str | None):
-    """The base model's metrics as its closest voice to the bearer: what fine-tuning has to beat."""
+def _baseline(
+    impl: VoiceBackend,
+    base_dir: Path,
+    held: Sequence[Utterance],
+    others: Sequence[Utterance],
+    language: str | None,
+    reference: Sequence[Utterance],
+    keep_audio: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """The base model's metrics as its closest voice to the bearer (by one held-out text): what fine-tuning has
+    to beat."""
     speakers = impl.speakers(base_dir)
     target = voice_of(held)
-    voices = {s: voice_of([u for u in others if u.speaker == s]) for s in speakers}
-    scored = [(float(v @ target), s) for s, v in voices.items() if v is not None and target is not None]
+    scored = []
+    if target is not None and held:
+        for s in speakers:
+            audio, rate = impl.synthesize(base_dir, held[0].words, s)
+            if (v := embedding(audio, rate)) is not None:
+                scored.append((float(v @ target), s))
     speaker = max(scored)[1] if scored else speakers[0]
-    return {"speaker": speaker, **evaluate_model(impl, base_dir, speaker, held, others, language=language)}
+    metrics = evaluate_model(
+        impl, base_dir, speaker, held, others, language=language, reference=reference, keep_audio=keep_audio
+    )
+    return {"speaker": speaker, **metrics}
 
 
 def consent_still_given(catalog: Catalog, trained: FineTuned) -> None:
@@ -312,13 +389,39 @@ def model_card(row: VoiceModelVersion, trained: FineTuned) -> str:
             line("similarity_to_bearer", "speaker similarity to the bearer"),
             line("similarity_to_others", "speaker similarity to other bearers"),
             line("wer", f"word error rate ({m.get('asr')})"),
+            f"| second judge (speaker-ID over MFCCs): clips ranked as the bearer | {_ranked(m)} | {_ranked(base)} |",
+            line("pitch_median_hz", f"median pitch, Hz (bearer {m.get('bearer_pitch_median_hz')})"),
+            line("pitch_range_semitones", f"pitch range, semitones (bearer {m.get('bearer_pitch_range_semitones')})"),
             line("dnsmos_ovrl", "DNSMOS OVRL"),
+            "",
+            *(
+                ["## Adaptation", f"`{json.dumps(t['adaptation'], sort_keys=True, default=str)}`", ""]
+                if t.get("adaptation")
+                else []
+            ),
+            "## Listening set",
+            "The same held-out texts, never trained on, from the bearer's recording, the base model's closest voice "
+            f"(`{base.get('speaker')}`) and this model (files beside this card):",
+            "",
+            "| text | bearer | base | this model |",
+            "|---|---|---|---|",
+            *(
+                f"| {r['text']} | [{r.get('bearer', '')}]({r.get('bearer', '')}) | [{r.get('base', '')}]"
+                f"({r.get('base', '')}) | [{r['model']}]({r['model']}) |"
+                for r in trained.listening
+            ),
             "",
             "A candidate becomes active only through `heirloom models promote`, which applies the promotion gate "
             "(voice_models/registry.py).",
             "",
         ]
     )
+
+
+def _ranked(m: dict[str, Any]) -> str:
+    if m.get("speaker_id_first") is None:
+        return "n/a (no other bearers)"
+    return f"{m['speaker_id_first']} of {m['speaker_id_clips']}"
 
 
 def register_trained(catalog: Catalog, storage: Storage, trained: FineTuned) -> VoiceModelVersion:
@@ -342,7 +445,8 @@ def register_trained(catalog: Catalog, storage: Storage, trained: FineTuned) -> 
     def place(row: VoiceModelVersion) -> VoiceModelVersion:
         prefix = f"models/{row.bearer_id}/v{row.version}/"
         files = sorted(p for p in export.iterdir() if p.is_file())
-        weights = max(files, key=lambda p: p.stat().st_size)
+        weights = next(p for p in files if p.name == trained.weights_file) if trained.weights_file else None
+        weights = weights or max(files, key=lambda p: p.stat().st_size)
         uris = {p.name: _upload(storage, p, prefix + p.name, new=True) for p in files}
         row = replace(row, artifact_uri=uris[weights.name], artifact_sha256=sha256_file(weights))
         card = storage.create(prefix + "MODEL_CARD.md", model_card(row, trained).encode())

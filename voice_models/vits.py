@@ -17,6 +17,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,10 @@ def _train(
     )
 
 
+DEFAULT_STEPS = 2000
+DEFAULT_LEARNING_RATE = 2e-4
+
+
 class VitsBackend(VoiceBackend):
     name = "vits"
 
@@ -279,9 +284,13 @@ class VitsBackend(VoiceBackend):
             raise VoiceModelError(f"no VITS preset {preset!r}; use one of {', '.join(PRESETS)}")
         return int(PRESETS[preset]["sample_rate"])
 
+    def resolve(self, hp: Hyperparameters) -> Hyperparameters:
+        return replace(hp, steps=hp.steps or DEFAULT_STEPS, learning_rate=hp.learning_rate or DEFAULT_LEARNING_RATE)
+
     def train_base(
         self, utterances: Sequence[Utterance], out_dir: Path, hp: Hyperparameters, *, on_checkpoint: CheckpointHook
     ) -> TrainResult:
+        hp = self.resolve(hp)
         speakers = sorted({u.speaker for u in utterances})
         out_dir.mkdir(parents=True, exist_ok=True)
         model = _build(hp.preset, speakers)
@@ -299,6 +308,7 @@ class VitsBackend(VoiceBackend):
         *,
         on_checkpoint: CheckpointHook,
     ) -> TrainResult:
+        hp = self.resolve(hp)
         base = _read_model_json(base_dir)
         if base["preset"] != hp.preset:
             raise VoiceModelError(f"the base model in {base_dir} is preset {base['preset']!r}, not {hp.preset!r}")

