@@ -99,7 +99,7 @@ def test_train_registers_a_candidate_with_lineage_card_and_metrics(archive, tmp_
     metrics = json.loads(row.metrics)
     for m in (metrics, metrics["baseline"]):  # a few steps of a tiny model make noise: no voice to compare
         assert {"similarity_to_bearer", "similarity_to_others"} <= m.keys() and 0 <= m["wer"] and 1 <= m["dnsmos_ovrl"]
-    assert metrics["held_out"] == 1 and metrics["asr"] == "pocketsphinx-en-us-word-loop"
+    assert metrics["held_out"] == 1 and metrics["asr"] == "whisper-tiny.en"
     assert not list(store.list(trained.run_prefix)), "the run's checkpoints stay behind after registration"
     _, held = split_held_out([f"seg-x-{n}" for n in range(len(SENTENCES))])
     assert len(held) == 1
@@ -119,7 +119,6 @@ def test_evaluation_tells_the_bearer_from_other_voices_and_reads_the_words(archi
     mumble = evaluate(lambda words: (speak("la la la hm la", VOICES["b-01"]), 32000), held, others, language="en")
     assert same["similarity_to_bearer"] > same["similarity_to_others"] + 0.05
     assert other["similarity_to_bearer"] < same["similarity_to_bearer"]
-    # pocketsphinx reads espeak-ng's voices poorly (WER about 0.4 on them), yet far better than wrong words
     assert same["wer"] < 0.6 and mumble["wer"] > same["wer"] + 0.3
     assert other["similarity_to_others"] > other["similarity_to_bearer"]  # b-02's voice is taken for b-02
     assert evaluate(voice(VOICES["b-01"]), held, others, language="kw")["wer"] is None  # no Cornish ASR here
@@ -167,7 +166,9 @@ def test_revocation_during_training_registers_nothing_and_deletes_the_weights(
 
     monkeypatch.setattr(flows.train, "fine_tune", train_then_revoke)
     with pytest.raises(ConsentError, match="may no longer train a model"):
-        flows.train.train("b-01", "tiny-base", archive=archive, hyperparameters={"preset": "tiny", "steps": 3})
+        flows.train.train(
+            "b-01", "tiny-base", archive=archive, backend="vits", hyperparameters={"preset": "tiny", "steps": 3}
+        )
     cat = Catalog(open_storage(archive))
     assert versions(cat, "b-01") == []
     assert not list(store.list("models/b-01/v")) and not list(store.list(seen["trained"].run_prefix))

@@ -20,7 +20,6 @@ import os
 import shutil
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,6 @@ import numpy as np
 from heirloom.errors import VoiceModelError
 from voice_models.backend import CheckpointHook, Hyperparameters, TrainResult, Utterance, VoiceBackend
 from voice_models.kokoro_base import (
-    MAX_PHONES,
     ONNX_NAME,
     RATE_HZ,
     assemble_onnx,
@@ -39,7 +37,7 @@ from voice_models.kokoro_base import (
     new_model,
     shipped_voices,
 )
-from voice_models.kokoro_phones import check_coverage, chunks, coverage
+from voice_models.kokoro_phones import MIN_TEXT_COVERAGE, check_coverage, chunks, coverage
 from voice_models.phones import Words
 
 PRESETS: dict[str, dict[str, float]] = {
@@ -54,7 +52,9 @@ FIT = "fit.json"
 STATE = "style-state.npz"
 PAUSE_S = 0.15  # between the pieces of a text longer than Kokoro's context
 VALIDATION_MAX = 4
+START_PITCH_PENALTY = 0.02  # similarity given up per semitone between a shipped voice's pitch and the bearer's
 MIN_GAIN = 0.01  # similarity a learnt table must gain over its starting voice on validation segments to be kept
+EXAMPLE_PHONES = 160  # about 10 s of speech: the longest text one optimisation step synthesizes
 
 
 def _read(model_dir: Path) -> dict[str, Any]:
@@ -121,9 +121,7 @@ def _ported(base_dir: Path, doc: dict[str, Any]):
         state = {k: {n: t.float() for n, t in sub.items()} for k, sub in state.items()}
     else:
         state = convert(base_dir / ONNX_NAME).state
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # kokoro's modules use torch's deprecated weight_norm and LSTM dropout
-        return new_model(state)
+    return new_model(state)
 
 
 def _validation(utterances: Sequence[Utterance]) -> tuple[list[Utterance], list[Utterance]]:
@@ -224,17 +222,25 @@ class KokoroBackend(VoiceBackend):
             vs = [embedding(speak(onnx, table, u.words), RATE_HZ) for u in on]
             return float(np.mean([v @ against for v in vs if v is not None] or [0.0]))
 
+        def suitability(table: np.ndarray) -> float:
+            """Similarity to the bearer, less a penalty per semitone of pitch away from them: resemblyzer alone
+            picked a 320 Hz voice for a 105 Hz bearer, which the optimiser then had to drag down an octave."""
+            clips = [speak(onnx, table, u.words) for u in probe]
+            sims = [v @ target for c in clips if (v := embedding(c, RATE_HZ)) is not None]
+            voiced = pitch(clips, RATE_HZ)["median_hz"]
+            apart = abs(12 * np.log2(voiced / f0)) if voiced and f0 else 0.0
+            return float(np.mean(sims or [0.0])) - START_PITCH_PENALTY * apart
+
         state_path = work_dir / STATE
         if state_path.exists():
             saved = np.load(state_path)
             start_voice, offset, resumed = str(saved["voice"]), saved["offset"], int(saved["step"])
         else:
-            start_voice = max(sorted(voices), key=lambda v: closeness(voices[v], target, probe))
+            start_voice = max(sorted(voices), key=lambda v: suitability(voices[v]))
             offset, resumed = None, 0
-        examples = [Example(tuple(c[0])) for u in fit_on if len(c := chunks(u.words)) == 1]
-        too_long = len(fit_on) - len(examples)
-        if not examples:
-            raise VoiceModelError(f"every training segment of {speaker} is longer than Kokoro's {MAX_PHONES} phones")
+        # the target is a voice, not a text: the first words of a long segment teach it as well, for far less
+        examples = [Example(tuple(chunks(u.words, EXAMPLE_PHONES)[0])) for u in fit_on]
+        too_long = sum(len(chunks(u.words)) > 1 for u in fit_on)
         model = _ported(base_dir, doc)
 
         def checkpoint(step: int, current: np.ndarray, _loss: float) -> None:
@@ -307,7 +313,7 @@ class KokoroBackend(VoiceBackend):
 
     def synthesize(self, model_dir: Path, words: Words, speaker: str) -> tuple[np.ndarray, int]:
         doc = _read(model_dir)
-        check_coverage(coverage([words]), "the text")
+        check_coverage(coverage([words]), "the text", MIN_TEXT_COVERAGE)
         if doc["kind"] == "base":
             if speaker not in doc["speakers"]:
                 raise VoiceModelError(f"the kokoro base has no voice {speaker!r}; it has {', '.join(doc['speakers'])}")

@@ -161,6 +161,7 @@ def _kokoro_module(name: str):
 def new_model(state: dict[str, dict[str, Any]] | None = None):
     """A ``kokoro.model.KModel`` with :data:`CONFIG`, filled from ``state`` (per submodule) when given."""
     import tempfile
+    import warnings
 
     import torch
 
@@ -168,9 +169,11 @@ def new_model(state: dict[str, dict[str, Any]] | None = None):
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "empty.pth"
         torch.save({}, empty)  # KModel downloads weights when given none; these are filled below instead
-        model = model_module.KModel(
-            repo_id="hexgrad/Kokoro-82M", config={**CONFIG, "vocab": vocabulary()}, model=str(empty)
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kokoro's modules use torch's deprecated weight_norm and LSTM dropout
+            model = model_module.KModel(
+                repo_id="hexgrad/Kokoro-82M", config={**CONFIG, "vocab": vocabulary()}, model=str(empty)
+            )
     if state is not None:
         for key, sub in state.items():
             getattr(model, key).load_state_dict(sub)

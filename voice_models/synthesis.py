@@ -61,9 +61,15 @@ def _model_dir(storage: Storage, artifact_uri: str, artifact_sha256: str) -> Pat
 
 def load_voice(catalog: Catalog, storage: Storage, bearer_id: str) -> Voice:
     """The bearer's active model as a :class:`tasks.generation.Voice`."""
+    return load_version(catalog, storage, active_model(catalog, bearer_id))
+
+
+def load_version(catalog: Catalog, storage: Storage, model: VoiceModelVersion) -> Voice:
+    """One registered version as a :class:`tasks.generation.Voice`, whatever its status: exhibits get only
+    :func:`load_voice`'s active one; this is for a curator (or the demo) hearing a candidate."""
     import torch
 
-    model = active_model(catalog, bearer_id)
+    bearer_id = model.bearer_id
     backend = get_backend(model.backend)
     model_dir = _model_dir(storage, model.artifact_uri, model.artifact_sha256)
     dialect, language = _dialect_and_language(catalog, bearer_id)
