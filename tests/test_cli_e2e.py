@@ -146,11 +146,15 @@ def test_demo_builds_and_ingests(tmp_path: Path) -> None:
         cli("catalog", "query", "select text, lexicon_version from segments", "--json", archive=archive).stdout
     )
     assert segments and all(s["lexicon_version"].endswith("/v1") and s["text"] for s in segments)
-    voice = result["voice"]  # a tiny model for the one bearer whose consent covers training, none for the others
+    voice = result["voice"]  # a kokoro version for the one bearer whose consent covers training
     assert [(m["model_id"], m["status"]) for m in voice["models"]] == [("b-ayrshire-v1", "candidate")]
     assert set(voice["skipped"]) == {"b-brooklyn", "b-cardiff", "b-kansas", "b-kingston"}
+    line = voice["exhibit_line"]
+    assert line["wer"] <= 0.1, line  # Whisper reads the new voice's exhibit line back
+    assert (archive / "demo" / "exhibit-line.wav").stat().st_size > 24000
     shown = json.loads(cli("models", "show", "b-ayrshire-v1", "--json", archive=archive).stdout)
-    assert shown["base_model"] == "demo-tiny" and shown["metrics"]["baseline"]["held_out"] >= 1
+    assert shown["base_model"] == "kokoro-v1.0" and shown["metrics"]["baseline"]["held_out"] >= 1
+    assert shown["backend"] == "kokoro" and shown["metrics"]["asr"] == "whisper-tiny.en"
     assert Path(shown["model_card_uri"]).read_text().startswith("# Voice model b-ayrshire-v1")
     assert result["audit"]["ok"]
 

@@ -204,7 +204,7 @@ def test_a_bearers_active_voice_is_fetched_and_checked_against_the_registry(site
     cat.update("bearers", "bearer_id = 'b-1'", {"dialect": "'en-gb-scotland'"})
     model = add_model(cat, store, "b-1", "c-x", [], version=1)
     voice = load_voice(cat, store, "b-1")
-    assert voice.model_id == model.model_id and voice.transcribe is not None  # pocketsphinx judges English
+    assert voice.model_id == model.model_id and voice.transcribe is not None  # Whisper judges English
     assert voice.settings == {"backend": "vits", "dialect": "en-gb-scotland"}
     store.put(store.key_of(model.artifact_uri), b"not the weights that were registered")
     with pytest.raises(VoiceModelError, match="do not match the registry's SHA-256"):

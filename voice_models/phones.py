@@ -17,8 +17,20 @@ import json
 
 from catalog.storage import Storage
 from heirloom.errors import VoiceModelError
-from tasks.align import GARBAGE, MODIFIERS, PHONES, SYMBOLS, Lexicon, bearer_exceptions, latest, pronounce, words_of
-from tasks.align.g2p import G2PError, is_syllabic, stress_marks
+from tasks.align import (
+    GARBAGE,
+    MODIFIERS,
+    PHONES,
+    SYMBOLS,
+    G2PError,
+    Lexicon,
+    bearer_exceptions,
+    is_syllabic,
+    latest,
+    pronounce,
+    stress_marks,
+    words_of,
+)
 
 WORD_BREAK = " "
 VOCABULARY: tuple[str, ...] = (WORD_BREAK, *sorted((PHONES - {GARBAGE}) | set(MODIFIERS)))

@@ -17,7 +17,7 @@ pronounce.
 """
 
 from tasks.align.collection import BACKENDS, align_collection, commit, export, jobs, segments, textgrid
-from tasks.align.g2p import GARBAGE, MODIFIERS, PHONES, SYMBOLS, words_of
+from tasks.align.g2p import GARBAGE, MODIFIERS, PHONES, SYMBOLS, G2PError, is_syllabic, stress_marks, words_of
 from tasks.align.lexicon import (
     Lexicon,
     LexiconError,
@@ -32,6 +32,7 @@ from tasks.align.lexicon import (
 __all__ = [
     "BACKENDS",
     "GARBAGE",
+    "G2PError",
     "MODIFIERS",
     "PHONES",
     "SYMBOLS",
@@ -43,6 +44,8 @@ __all__ = [
     "check_dialect",
     "commit",
     "export",
+    "is_syllabic",
+    "stress_marks",
     "jobs",
     "latest",
     "parse_dict",

@@ -5,8 +5,9 @@ was said with what was asked. Always: the voice's share of the clip (silero-vad)
 (seconds per word: a dropped phrase makes it fast, a repeated or babbled one slow). Where an ASR exists for
 the language, handed in as ``transcribe``: its word error rate against the text, allowed up to what the
 same ASR gave the model's own held-out sentences plus a margin. With no such baseline the figure is kept
-but not gated, since an absolute limit would refuse good speech: pocketsphinx (word loop over the text's
-words) read plainly intelligible espeak-ng sentences in en-us, en-gb-scotland and en-029 at WER 0.38-0.75.
+but not gated, since an absolute limit would refuse good speech from a weak ASR: pocketsphinx (word loop over
+the text's words, used for English only where Whisper is not installed) read plainly intelligible espeak-ng
+sentences in en-us, en-gb-scotland and en-029 at WER 0.38-0.75.
 """
 
 from __future__ import annotations
