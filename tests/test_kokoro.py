@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import soxr
 
 from heirloom.errors import VoiceModelError
@@ -178,12 +179,17 @@ def test_a_short_style_adaptation_raises_similarity_to_the_target_on_held_out_te
 def test_a_kokoro_version_registers_with_lineage_and_listening_set_and_revocation_deletes_it(
     base: Path, tmp_path: Path
 ) -> None:
+    from tasks.align import build
     from tasks.consent.revocation import carry_out
     from voice_models.training import fine_tune, install_base, register_trained
 
     cat, store = voice_archive(tmp_path / "archive", {"b-01": "en-us+m3", "b-02": "en-gb+f2"})
+    build(store, "en-gb-scotland", words_of("why whistle when the wheel turns"))
+    build(store, "en-us", words_of("why whistle when the wheel turns"))
     installed = install_base(store, "kokoro-v1", backend="kokoro", work=tmp_path / "install")
     assert installed["sha256"] == expected_sha256()
+    assert installed["coverage"]["en-us"]["coverage"] == 1.0  # each dialect lexicon's coverage is reported
+    assert "ʍ" in installed["coverage"]["en-gb-scotland"]["missing"]
     with pytest.raises(VoiceModelError, match="exists"):
         install_base(store, "kokoro-v1", backend="kokoro", work=tmp_path / "again")
     trained = fine_tune(
@@ -201,5 +207,32 @@ def test_a_kokoro_version_registers_with_lineage_and_listening_set_and_revocatio
     listening = sorted(n for n in stored if n.startswith("listening-"))
     assert listening == ["listening-1-base.flac", "listening-1-bearer.flac", "listening-1-model.flac"]
     assert all(name in card for name in listening)
+
+    # the version speaks an exhibit's approved line: checked, watermarked and served as the bearer's clip
+    from tasks.consent import grant
+    from tasks.exhibits import add_exhibit, approve, submit
+    from tasks.generation import generate_text, queued
+    from tasks.watermark import WatermarkKey, detect
+    from voice_models.synthesis import load_voice
+
+    cat.update("models", f"model_id = '{row.model_id}'", {"status": "'active'"})  # the gate has its own tests
+    cat.update("bearers", "bearer_id = 'b-01'", {"dialect": "'en-us'"})
+    grant(cat, store, bearer_id="b-01", grantor_type="self", grantor_id="b-01", audiences=["public"],
+          scopes=["voice_synthesis", "exhibit_generation", "model_training"])  # fmt: skip
+    exhibit, _ = add_exhibit(cat, "kiosk-1", venue="Hall", audience="public", purpose="education")
+    rows = submit(cat, exhibit, "b-01", ["The water is wide and I cannot get over."], "flac")
+    approve(cat, rows[0].request_id, by="cur-1")
+    key = WatermarkKey(secret=bytes(range(32)))
+    (queued_row,) = queued(cat, request_id=rows[0].request_id)
+    done = generate_text(cat, store, queued_row, voice=load_voice(cat, store, "b-01"), key=key)
+    assert done.state == "ready", done.reason
+    (clip,) = cat.read("clips").to_pylist()
+    assert clip["model_id"] == row.model_id
+    path = tmp_path / "clip.flac"
+    path.write_bytes(store.read_bytes(store.key_of(clip["uri"])))
+    audio, rate = sf.read(str(path), dtype="float32")
+    assert detect(audio, rate, key).payload.hex() == clip["watermark_payload"]
+
     carry_out(cat, store, "b-01", ["model_training"], "withdrawn")
     assert not list(store.list("models/b-01/v1/"))
+    assert not store.exists(store.key_of(clip["uri"]))  # the clip goes with the model it came from

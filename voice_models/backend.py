@@ -101,6 +101,10 @@ class VoiceBackend(ABC):
         """A pretrained base this backend ships (in its packages) written to ``out_dir``; its description."""
         raise VoiceModelError(f"the {self.name} backend ships no pretrained base; train one with `heirloom base train`")
 
+    def coverage(self, words: Sequence[Words]) -> dict[str, Any] | None:
+        """How much of these phones the backend can say (None: it learns any phone it is trained on)."""
+        return None
+
     def base_weights(self, base_dir: Path) -> Path:
         """The file whose SHA-256 identifies a base in lineage."""
         return base_dir / "checkpoint.pth"

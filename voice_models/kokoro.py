@@ -175,6 +175,9 @@ class KokoroBackend(VoiceBackend):
     def base_weights(self, base_dir: Path) -> Path:
         return base_dir / ONNX_NAME
 
+    def coverage(self, words: Sequence[Words]) -> dict[str, Any] | None:
+        return coverage(words).to_dict()
+
     def train_base(
         self, utterances: Sequence[Utterance], out_dir: Path, hp: Hyperparameters, *, on_checkpoint: CheckpointHook
     ) -> TrainResult:

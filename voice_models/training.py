@@ -31,7 +31,7 @@ from catalog.manifests import VoiceModelVersion
 from catalog.storage import Storage, staged
 from catalog.tables import Catalog, latest_derivatives
 from heirloom.errors import ConsentError, VoiceModelError
-from tasks.align import words_of
+from tasks.align import latest, words_of
 from tasks.consent import DATASET_MANIFEST
 from voice_models.backend import Hyperparameters, Utterance, VoiceBackend, get_backend
 from voice_models.dataset import Dataset, Item, build_dataset, store_manifest
@@ -185,7 +185,21 @@ def install_base(storage: Storage, name: str, *, backend: str, work: Path) -> di
         "uri": storage.uri(prefix),
         "sha256": sha256_file(impl.base_weights(out)),
         **described,
+        "coverage": dialect_coverage(storage, impl),
     }
+
+
+def dialect_coverage(storage: Storage, impl: VoiceBackend) -> dict[str, Any]:
+    """Per dialect lexicon in the archive, how much of its phones (every entry's first pronunciation) the
+    backend can say; empty for a backend that learns any phone."""
+    out = {}
+    for dialect in sorted({o.key.split("/")[1] for o in storage.list("lexicons/") if o.key.count("/") >= 2}):
+        lexicon = latest(storage, dialect)
+        if lexicon is not None and lexicon.entries:
+            found = impl.coverage([tuple(prons[0] for prons in lexicon.entries.values())])
+            if found is not None:
+                out[dialect] = found
+    return out
 
 
 def _base(impl: VoiceBackend, storage: Storage, name: str, into: Path) -> tuple[Path, str]:

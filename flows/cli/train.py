@@ -70,6 +70,9 @@ def base_install(
         return
     typer.echo(f"base {result['base']} at {result['uri']}: SHA-256 {result['sha256']}")
     typer.echo(f"  voices: {', '.join(result.get('speakers', []))}")
+    for dialect, cov in result.get("coverage", {}).items():
+        missing = ", ".join(cov["missing"]) or "none"
+        typer.echo(f"  {dialect}: {cov['coverage']:.1%} of {cov['tokens']} lexicon phones; missing: {missing}")
 
 
 @base_app.command("train")
