@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -75,8 +76,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_SESSIONS: dict[str, Any] = {}
+_SESSIONS: OrderedDict[str, Any] = OrderedDict()
 _SESSIONS_LOCK = threading.Lock()
+MAX_SESSIONS = 2  # the cached base and, while training, the run's copy: each session holds the whole model
 
 
 def _session(onnx_path: Path):
@@ -88,6 +90,9 @@ def _session(onnx_path: Path):
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = os.cpu_count() or 1
             _SESSIONS[key] = ort.InferenceSession(key, sess_options=opts, providers=["CPUExecutionProvider"])
+            while len(_SESSIONS) > MAX_SESSIONS:
+                _SESSIONS.popitem(last=False)
+        _SESSIONS.move_to_end(key)
         return _SESSIONS[key]
 
 
