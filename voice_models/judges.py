@@ -23,9 +23,10 @@ from functools import lru_cache
 import numpy as np
 import soxr
 
+from tasks.align import comparable
+
 RATE_HZ = 16000
 _WHISPER_LOCK = threading.Lock()
-_SPELLING = ((re.compile(r"our$"), "or"), (re.compile(r"ise$"), "ize"), (re.compile(r"yse$"), "yze"))
 
 
 @lru_cache(maxsize=1)
@@ -45,23 +46,6 @@ def whisper_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def comparable(words: Sequence[str]) -> list[str]:
-    """Words as a transcript and a reference are compared: digits spelt out, spelling variants folded."""
-    from num2words import num2words
-
-    from tasks.align import words_of
-
-    out = []
-    for w in words:
-        if w.isdigit():
-            out += words_of(num2words(int(w)))
-            continue
-        for pattern, repl in _SPELLING:
-            w = pattern.sub(repl, w)
-        out.append(w.replace("'", ""))
-    return out
 
 
 def whisper_en(audio16k: np.ndarray, vocabulary: Sequence[str] = ()) -> str:

@@ -17,7 +17,17 @@ pronounce.
 """
 
 from tasks.align.collection import BACKENDS, align_collection, commit, export, jobs, segments, textgrid
-from tasks.align.g2p import GARBAGE, MODIFIERS, PHONES, SYMBOLS, G2PError, is_syllabic, stress_marks, words_of
+from tasks.align.g2p import (
+    GARBAGE,
+    MODIFIERS,
+    PHONES,
+    SYMBOLS,
+    G2PError,
+    comparable,
+    is_syllabic,
+    stress_marks,
+    words_of,
+)
 from tasks.align.lexicon import (
     Lexicon,
     LexiconError,
@@ -43,6 +53,7 @@ __all__ = [
     "build",
     "check_dialect",
     "commit",
+    "comparable",
     "export",
     "is_syllabic",
     "stress_marks",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from functools import lru_cache
 
 from heirloom.errors import HeirloomError
@@ -138,6 +139,24 @@ class G2PError(HeirloomError):
 def words_of(text: str) -> list[str]:
     """The words of a transcript, lower-cased (letters and inner apostrophes; digits and punctuation go)."""
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+_SPELLING = ((re.compile(r"our$"), "or"), (re.compile(r"ise$"), "ize"), (re.compile(r"yse$"), "yze"))
+
+
+def comparable(words: Sequence[str]) -> list[str]:
+    """Words as a transcript and a reference are compared: digits spelt out, spelling variants folded."""
+    from num2words import num2words
+
+    out = []
+    for w in words:
+        if w.isdigit():
+            out += words_of(num2words(int(w)))
+            continue
+        for pattern, repl in _SPELLING:
+            w = pattern.sub(repl, w)
+        out.append(w.replace("'", ""))
+    return out
 
 
 def split_phones(ipa: str) -> tuple[str, ...]:
