@@ -216,10 +216,10 @@ def main() -> None:
     from flows.align import align
     from flows.ingest import ingest
     from flows.prepare import prepare
-    from tasks.align import words_of
+    from tasks.align import comparable, words_of
     from voice_models.dataset import build_dataset
     from voice_models.evaluation import split_held_out, word_errors
-    from voice_models.judges import comparable, whisper_en
+    from voice_models.judges import whisper_en
     from voice_models.training import fine_tune, install_base, load_utterances
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-voice-"))

@@ -107,6 +107,12 @@ def sha256_stream(stream: BinaryIO, chunk_size: int = 8 * _MiB) -> tuple[str, in
     return digest.hexdigest(), size
 
 
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a local file."""
+    with open(path, "rb") as f:
+        return sha256_stream(f)[0]
+
+
 @contextmanager
 def staged(source: Storage, key: str) -> Iterator[Path]:
     """A local path to read the file from: itself on local disk, else a streamed temporary copy."""

@@ -84,9 +84,8 @@ def _speak_line(archive: str, model: dict[str, Any]) -> dict[str, Any]:
     import soundfile as sf
 
     from catalog.manifests import VoiceModelVersion
-    from tasks.align import words_of
+    from tasks.align import comparable, words_of
     from voice_models.evaluation import word_errors
-    from voice_models.judges import comparable
     from voice_models.synthesis import load_version
 
     store = storage(archive)

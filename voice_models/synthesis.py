@@ -16,7 +16,7 @@ import numpy as np
 import soxr
 
 from catalog.manifests import VoiceModelVersion
-from catalog.storage import Storage
+from catalog.storage import Storage, sha256_file
 from catalog.tables import Catalog
 from heirloom.errors import VoiceModelError
 from tasks.generation import Voice
@@ -24,7 +24,7 @@ from voice_models.backend import get_backend
 from voice_models.evaluation import RATE_HZ, recognizer_for
 from voice_models.phones import text_words
 from voice_models.registry import versions
-from voice_models.training import download_prefix, sha256_file
+from voice_models.training import download_prefix
 
 
 def active_model(catalog: Catalog, bearer_id: str) -> VoiceModelVersion:

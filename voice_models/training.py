@@ -28,14 +28,14 @@ import soundfile as sf
 import soxr
 
 from catalog.manifests import VoiceModelVersion
-from catalog.storage import Storage, staged
+from catalog.storage import Storage, sha256_file, staged
 from catalog.tables import Catalog, latest_derivatives
 from heirloom.errors import ConsentError, VoiceModelError
 from tasks.align import latest, words_of
 from tasks.consent import DATASET_MANIFEST
 from voice_models.backend import Hyperparameters, Utterance, VoiceBackend, get_backend
 from voice_models.dataset import Dataset, Item, build_dataset, store_manifest
-from voice_models.evaluation import RATE_HZ, embedding, evaluate_model, split_held_out, voice_of
+from voice_models.evaluation import RATE_HZ, Panel, embedding, evaluate_model, panel, split_held_out
 from voice_models.phones import stressed
 from voice_models.registry import register
 
@@ -69,12 +69,12 @@ def base_prefix(name: str) -> str:
     return f"models/base/{name}/"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _new_base_prefix(storage: Storage, name: str) -> str:
+    """The store folder of a base that does not exist yet (base names are never reused)."""
+    prefix = base_prefix(name)
+    if any(True for _ in storage.list(prefix)):
+        raise VoiceModelError(f"base model {name!r} exists ({storage.uri(prefix)}); choose another name")
+    return prefix
 
 
 def download_prefix(storage: Storage, prefix: str, into: Path) -> list[Path]:
@@ -130,9 +130,7 @@ def train_base(
     catalog: Catalog, storage: Storage, name: str, hp: Hyperparameters, *, backend: str = "vits", work: Path
 ) -> dict[str, Any]:
     """A base model on every bearer's eligible segments (the consent rules of a bearer's own training set)."""
-    prefix = base_prefix(name)
-    if any(True for _ in storage.list(prefix)):
-        raise VoiceModelError(f"base model {name!r} exists ({storage.uri(prefix)}); choose another name")
+    prefix = _new_base_prefix(storage, name)
     impl = get_backend(backend)
     hp = impl.resolve(hp)
     rate = impl.sample_rate(hp.preset)
@@ -171,9 +169,7 @@ def train_base(
 
 def install_base(storage: Storage, name: str, *, backend: str, work: Path) -> dict[str, Any]:
     """The pretrained base a backend ships, written to ``models/base/<name>/`` (once: names are never reused)."""
-    prefix = base_prefix(name)
-    if any(True for _ in storage.list(prefix)):
-        raise VoiceModelError(f"base model {name!r} exists ({storage.uri(prefix)}); choose another name")
+    prefix = _new_base_prefix(storage, name)
     impl = get_backend(backend)
     out = work / "base"
     described = impl.install_base(out)
@@ -259,10 +255,11 @@ def fine_tune(
     language = _language(catalog, bearer_id)
     said: dict[str, np.ndarray] = {}
     said_by_base: dict[str, np.ndarray] = {}
+    judging = panel(held, others, train)
     metrics = evaluate_model(
-        impl, export_dir, bearer_id, held, others, language=language, reference=train, keep_audio=said
+        impl, export_dir, bearer_id, held, others, language=language, keep_audio=said, against=judging
     )
-    metrics["baseline"] = _baseline(impl, base_dir, held, others, language, train, said_by_base)
+    metrics["baseline"] = _baseline(impl, base_dir, held, others, language, judging, said_by_base)
     listening = _listening_set(export_dir, held, said, said_by_base)
     adaptation = json.loads((export_dir / "model.json").read_text()).get("fit")
     return FineTuned(
@@ -329,22 +326,21 @@ def _baseline(
     held: Sequence[Utterance],
     others: Sequence[Utterance],
     language: str | None,
-    reference: Sequence[Utterance],
+    judging: Panel,
     keep_audio: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     """The base model's metrics as its closest voice to the bearer (by one held-out text): what fine-tuning has
     to beat."""
     speakers = impl.speakers(base_dir)
-    target = voice_of(held)
     scored = []
-    if target is not None and held:
+    if judging.bearer is not None and held:
         for s in speakers:
             audio, rate = impl.synthesize(base_dir, held[0].words, s)
             if (v := embedding(audio, rate)) is not None:
-                scored.append((float(v @ target), s))
+                scored.append((float(v @ judging.bearer), s))
     speaker = max(scored)[1] if scored else speakers[0]
     metrics = evaluate_model(
-        impl, base_dir, speaker, held, others, language=language, reference=reference, keep_audio=keep_audio
+        impl, base_dir, speaker, held, others, language=language, keep_audio=keep_audio, against=judging
     )
     return {"speaker": speaker, **metrics}
 
