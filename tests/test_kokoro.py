@@ -251,3 +251,18 @@ def test_base_install_command_prints_json_and_refuses_a_backend_without_a_packag
     assert again.returncode != 0 and "exists" in again.stderr and not again.stdout
     vits = cli("base", "install", "v", "--backend", "vits", archive=archive, check=False)
     assert vits.returncode != 0 and "heirloom base train" in vits.stderr
+
+
+def test_a_base_whose_onnx_file_changed_and_an_unknown_preset_are_refused(tmp_path: Path) -> None:
+    backend = get_backend("kokoro")
+    with pytest.raises(VoiceModelError, match="no kokoro preset 'tiny'; use one of demo, small, standard"):
+        backend.resolve(Hyperparameters(preset="tiny"))
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "model.json").write_text(json.dumps({"backend": "kokoro", "kind": "base", "source_sha256": "0" * 64}))
+    (base / "kokoro-v1.0.int8.onnx").write_bytes(b"not the model that was installed")
+    with pytest.raises(VoiceModelError, match="does not match its model.json's SHA-256; install the base again"):
+        backend.fine_tune(base, "b-1", [], tmp_path / "run", Hyperparameters(preset="demo"), on_checkpoint=print)
+    (base / "model.json").write_text(json.dumps({"backend": "vits"}))
+    with pytest.raises(VoiceModelError, match="holds a 'vits' model, not a kokoro one"):
+        backend.speakers(base)
