@@ -221,7 +221,10 @@ def test_a_kokoro_version_registers_with_lineage_and_listening_set_and_revocatio
     grant(cat, store, bearer_id="b-01", grantor_type="self", grantor_id="b-01", audiences=["public"],
           scopes=["voice_synthesis", "exhibit_generation", "model_training"])  # fmt: skip
     exhibit, _ = add_exhibit(cat, "kiosk-1", venue="Hall", audience="public", purpose="education")
-    rows = submit(cat, exhibit, "b-01", ["The water is wide and I cannot get over."], "flac")
+    # two sentences: a one-line clip of about 3 s sits at the watermark's 3.3 s minimum and is refused by it
+    rows = submit(
+        cat, exhibit, "b-01", ["The water is wide, I cannot get over. And neither have I wings to fly."], "flac"
+    )
     approve(cat, rows[0].request_id, by="cur-1")
     key = WatermarkKey(secret=bytes(range(32)))
     (queued_row,) = queued(cat, request_id=rows[0].request_id)
