@@ -10,9 +10,18 @@ is trained on all of it, flat start, then every utterance is aligned, in several
 It prints word and phone boundary error (mean, median, share within 20 and 50 ms), the share of reference
 phones matched by the aligned phone sequence, and training and alignment speed (x real time per core).
 
-    python bench/align.py              # 16 sentences per voice, three training runs
-    python bench/align.py --quick      # 6 sentences per voice
-    python bench/align.py --runs 5     # five training runs
+Collections as archives hold them (``--collections``, also run at the end of a full run): two short recordings,
+one bearer each, in two dialects the set above lacks (en-gb-x-gbclan, en-029), six sentences of their own with
+pauses of 0.5-2 s, over a -60 dBFS noise floor and with none (digital silence, as a synthesizer or a noise gate
+leaves it); and one bearer with 1, 3 and 10 minutes of speech in one-minute recordings. Each goes through
+prepare's real chain (tasks.prepare.chain.prepare_file) and the align stage, and prints, per recording, word
+starts within 20 and 50 ms, which aligners aligned it, and whether the stage called it doubtful; a TextGrid under
+50 % within 50 ms that does not say it is doubtful is printed as a violation.
+
+    python bench/align.py                  # 16 sentences per voice, three training runs, then the collections
+    python bench/align.py --quick          # 6 sentences per voice
+    python bench/align.py --runs 5         # five training runs
+    python bench/align.py --collections    # the collection cases only
 """
 
 from __future__ import annotations
@@ -85,7 +94,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=3, help="train and align this many times (Default: 3)")
+    ap.add_argument("--collections", action="store_true", help="only the short-recording and 1/3/10 minute cases")
     args = ap.parse_args()
+    if args.collections:
+        collections(Espeak())
+        return
     per_voice = 6 if args.quick else 16
     speaker = Espeak()
     data, refs = [], {}
@@ -133,6 +146,7 @@ def main() -> None:
             f"  phones matched {matched.mean():.1%}"
         )
     long_form(speaker, minutes=2.0 if args.quick else 5.0, runs=args.runs)
+    collections(speaker)
 
 
 def reference_phones(events: list[tuple[str, float]]) -> list[tuple[str, float | None]]:
@@ -218,11 +232,11 @@ def long_form(speaker, minutes: float, runs: int) -> None:
         medians = []
         for run in range(1, runs + 1):
             t0 = time.process_time()
-            results, lexicons, said = align_collection(store, [job])
+            results, lexicons, said, training = align_collection(store, [job])
             cpu = time.process_time() - t0
-            rows = segments(results, lexicons, said)
+            rows = segments(results, lexicons, said, training)
             aligned = [w for r in sorted(rows, key=lambda r: r.start_s) for w in json.loads(r.phones)["words"]]
-            failed = sum(1 for _, a, _ in results if a is None)
+            failed = sum(1 for r in results if r.alignment is None)
             print(
                 f"\nlong-form run {run}: {len(mix) / 16000 / 60:.1f} min, {len(words)} words, {len(rows)} segments"
                 f" under 30 s ({failed} chunks failed), {len(mix) / 16000 / cpu:.0f}x real time for the whole pipeline"
@@ -238,6 +252,131 @@ def long_form(speaker, minutes: float, runs: int) -> None:
             medians.append(float(np.median(np.abs(errors))) * 1000 if errors else float("nan"))
     spread = f"{min(medians):.1f}-{max(medians):.1f}"
     print(f"\nlong-form word median over {runs} runs: {np.mean(medians):.1f} ms ({spread})")
+
+
+SHORT_TEXTS = [
+    "The old ferryman kept a lantern burning by the slipway every night.",
+    "When the tide turned he would listen for oars on the water.",
+    "My aunt said the songs came to her while she was milking.",
+    "Nobody in the village could remember a winter as hard as that one.",
+    "They carried the peat home on their backs across the hill.",
+    "At the wedding the piper played until the sun came up.",
+    "The blacksmith's daughter married a sailor from the south.",
+    "Each evening the children gathered to hear about the giant.",
+    "Her brother walked twenty miles to fetch the doctor in the snow.",
+    "The mill wheel stopped turning the year the river froze.",
+    "We sang that tune at every funeral in the parish.",
+    "He swore he saw a light moving out on the marsh.",
+]
+COLLECTION_VOICES = ("en-gb-x-gbclan", "en-029")
+
+
+def _sentence(rng) -> str:
+    """A sentence from a small grammar, so that ten minutes of one bearer do not repeat themselves."""
+    who = ["old", "young", "quiet", "tall", "kind", "poor", "clever", "lonely", "cheerful", "stubborn"]
+    what = ["fisherman", "weaver", "shepherd", "miller", "widow", "sailor", "farmer", "piper", "teacher"]
+    did = ["walked to", "sang near", "waited by", "rowed across", "slept under", "danced around", "worked beside"]
+    where = ["river", "harbour", "church", "market", "bridge", "orchard", "valley", "castle", "forest", "meadow"]
+    when = ["every morning", "in the winter", "after the storm", "before the wedding", "on Sunday evenings"]
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    return f"The {pick(who)} {pick(what)} {pick(did)} the {pick(where)} {pick(when)}."
+
+
+def _recording(speaker, voice: str, texts: list[str], rng, floor_db: float | None):
+    """Sentences with 0.5-2 s pauses, half a second of lead-in, over a white noise floor (or none)."""
+    from tasks.align.espeak_timing import stop_closures
+    from tasks.align.g2p import words_of
+
+    pieces, words, ref, t = [np.zeros(8000, np.float32)], [], [], 0.5
+    for text in texts:
+        audio, phones, starts = speaker.speak(text, voice)
+        starts = stop_closures(audio, phones, starts)[1]
+        said = words_of(text)
+        ref += list(zip(said, [t + s for s in starts] if len(starts) == len(said) else [None] * len(said), strict=True))
+        words += said
+        pause = np.zeros(int(rng.uniform(0.5, 2.0) * 16000), np.float32)
+        pieces += [audio, pause]
+        t += (len(audio) + len(pause)) / 16000
+    x = np.concatenate(pieces)
+    if floor_db is not None:
+        x = x + rng.normal(size=len(x)).astype(np.float32) * 10 ** (floor_db / 20)
+    return x, words, ref
+
+
+def _align_case(name: str, recordings: list[tuple[str, str, np.ndarray, list[str], list]]) -> None:
+    """Prepare and align (voice, recording id, audio, words, reference) as one collection; print per recording."""
+    import json
+    import tempfile
+
+    import soundfile as sf
+
+    from catalog.storage import open_storage
+    from tasks.align.collection import Job, align_collection, doubt_of, segments
+    from tasks.prepare.chain import prepare_file
+
+    with tempfile.TemporaryDirectory() as d:
+        store = open_storage(d)
+        jobs, gates = [], {}
+        for voice, rid, x, words, _ in recordings:
+            sf.write(f"{d}/{rid}.wav", x, 16000, subtype="PCM_16")
+            prepared = prepare_file(Path(f"{d}/{rid}.wav"), Path(f"{d}/{rid}.flac"))
+            gates[rid] = prepared.gate
+            text = " ".join(words)
+            uri = store.uri(f"{rid}.flac")
+            jobs.append(Job(rid, f"b-{voice}", voice, text, tuple(words), uri, prepared.speech_regions, len(x) / 16000))
+        t0 = time.process_time()
+        results, lexicons, said, training = align_collection(store, jobs)
+        rows = segments(results, lexicons, said, training)
+        cpu = time.process_time() - t0
+        speech = sum(t.speech_s for t in training.values())
+        print(f"\n## {name}: {len(recordings)} recording(s), {speech / 60:.1f} min of training speech, {cpu:.0f} s CPU")
+        every = []
+        for voice, rid, _, _, ref in recordings:
+            mine = sorted((r for r in rows if r.recording_id == rid), key=lambda r: r.start_s)
+            aligned = [w for r in mine for w in json.loads(r.phones)["words"]]
+            aligners = sorted({json.loads(r.phones).get("aligner", "?") for r in mine})
+            matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
+            errors = [
+                aligned[b.b + k][1] - ref[b.a + k][1]
+                for b in matcher.get_matching_blocks()
+                for k in range(b.size)
+                if ref[b.a + k][1] is not None
+            ]
+            every += errors
+            doubt = doubt_of(mine)
+            within50 = float(np.mean(np.abs(errors) <= 0.05)) if errors else 0.0
+            print(
+                f"{rid:22s} {voice:15s} gate {gates[rid]:6s} {len(mine):2d} segments"
+                f" ({sum(bool(r.flags) for r in mine)} flagged), aligned by {'+'.join(aligners) or 'nothing'}"
+            )
+            print(f"  words   {stats(errors)}" if errors else "  words   nothing aligned")
+            print(f"  doubtful: {doubt}" if doubt else "  not doubtful")
+            if within50 < 0.5 and not doubt:
+                print("  VIOLATION: under 50 % within 50 ms and the TextGrid does not say it is doubtful")
+        if len(recordings) > 1 and every:
+            print(f"all     {stats(every)}")
+
+
+def collections(speaker) -> None:
+    """The cases archives are full of: two short recordings of two bearers; one bearer, 1, 3 and 10 minutes."""
+    for floor in (-60.0, None):
+        rng = np.random.default_rng(7)
+        recordings = []
+        for k, voice in enumerate(COLLECTION_VOICES):
+            x, words, ref = _recording(speaker, voice, SHORT_TEXTS[k * 6 : (k + 1) * 6], rng, floor)
+            recordings.append((voice, f"short-{voice}", x, words, ref))
+        _align_case(f"two short recordings, {'noise floor -60 dBFS' if floor else 'digital silence'}", recordings)
+    for minutes in (1, 3, 10):
+        rng = np.random.default_rng(minutes)
+        voice = COLLECTION_VOICES[minutes == 3]
+        recordings = []
+        for k in range(minutes):
+            texts, seconds = [], 0.0
+            while seconds < 55:
+                texts.append(_sentence(rng))
+                seconds += 3.6  # about one sentence and its pause
+            recordings.append((voice, f"{minutes}min-{k}", *_recording(speaker, voice, texts, rng, -60.0)))
+        _align_case(f"one bearer, {minutes} minute(s) of speech", recordings)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows._shared import catalog, flow_run_id, storage
 from heirloom.settings import archive_uri
-from tasks.align import align_collection, commit, jobs, segments
+from tasks.align import align_collection, commit, jobs, pool, segments
 
 
 def _align(
@@ -19,9 +19,10 @@ def _align(
     job_list, skipped = jobs(cat, store, collection=collection, recording_id=recording)
     if not job_list:
         return {"recordings": [], "skipped": skipped, "lexicons": {}, "backend": backend}
-    results, lexicons, said = align_collection(store, job_list, backend=backend)
-    rows = segments(results, lexicons, said)
-    report = commit(cat, store, results, rows, said, flow_run_id=run_id)
+    others = pool(cat, store, {j.recording_id for j in job_list})
+    results, lexicons, said, training = align_collection(store, job_list, pool=others, backend=backend)
+    rows = segments(results, lexicons, said, training)
+    report = commit(cat, store, results, rows, said, training, flow_run_id=run_id)
     lexicon_names = {d: lex.name for d, lex in lexicons.items()}
     return {"recordings": report, "skipped": skipped, "lexicons": lexicon_names, "backend": backend}
 

@@ -99,7 +99,8 @@ def test_unknown_words_empty_and_mismatched_transcripts_fail_with_reasons(traine
 
 
 def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
-    from tasks.align.collection import Job, _anchor_chunks, anchor_pocketsphinx
+    from tasks.align.collection import Job, _anchor_chunks
+    from tasks.align.second_opinion import word_times
     from tasks.prepare.vad import speech_regions
 
     speaker, rng = Espeak(), np.random.default_rng(2)
@@ -112,7 +113,7 @@ def test_a_long_recording_is_cut_at_anchored_pauses_not_by_duration() -> None:
     speech = tuple(speech_regions(mix, 16000))
     job = Job("r", "b", "en-gb-scotland", "", tuple(words), "", speech, len(mix) / 16000)
     span = (speech[0][0], speech[-1][1])
-    anchors = anchor_pocketsphinx(mix[int(span[0] * 16000) : int(span[1] * 16000)], job.words)
+    anchors = word_times(mix[int(span[0] * 16000) : int(span[1] * 16000)], job.words)
     assert anchors is not None and len(anchors) >= 0.9 * len(words)
     chunks = _anchor_chunks(job, anchors, span[0])
     assert len(chunks) >= 4 and all(c.end_s - c.start_s < 30 for c in chunks)
@@ -200,8 +201,8 @@ def test_the_mfa_backend_option_turns_mfas_textgrids_into_segments(monkeypatch: 
     duration = len(audio) / 16000
     words = tuple(words_of(TEXTS[0]))
     job = Job("r1", "b1", "en-us", TEXTS[0], words, store.uri("a.flac"), ((0.0, duration),), duration)
-    results, lexicons, said = align_collection(store, [job], backend="mfa")
-    rows = segments(results, lexicons, said)
+    results, lexicons, said, training = align_collection(store, [job], backend="mfa")
+    rows = segments(results, lexicons, said, training)
     assert len(rows) == 1 and rows[0].score is None and rows[0].text == " ".join(words)
     body = json.loads(rows[0].phones)
     assert [w for w, _, _ in body["words"]] == list(words)

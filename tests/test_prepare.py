@@ -246,3 +246,39 @@ def test_gate_reasons() -> None:
     unmeasured = gate({**ok, "snr_db": None}, cfg)
     assert unmeasured.result == "review" and unmeasured.reasons[0].startswith("SNR not measurable")
     assert gate({**ok, "dnsmos": {"ovrl": 2.0}}, cfg).result == "review"
+
+
+def _si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
+    alpha = np.dot(est, ref) / np.dot(ref, ref)
+    return float(10 * np.log10(np.sum((alpha * ref) ** 2) / np.sum((est - alpha * ref) ** 2)))
+
+
+def test_rumble_is_high_passed_under_the_voice_without_touching_it(tmp_path: Path) -> None:
+    from scipy import signal
+
+    from tasks.prepare.rumble import detect_rumble
+
+    x, sr = speech(tmp_path)
+    x = soxr_to(x, sr)
+    clean = np.concatenate([np.zeros(SR), x, np.zeros(SR // 2), x, np.zeros(SR // 2)]).astype(np.float32) * 0.5
+    rng = np.random.default_rng(5)
+    brown = np.cumsum(rng.normal(size=len(clean)))
+    rumble = signal.sosfiltfilt(signal.butter(4, 150, fs=SR, output="sos"), brown - brown.mean())
+    rumble *= np.sqrt(np.mean(clean[clean != 0] ** 2) / np.mean(rumble**2))  # 0 dB
+    noisy = (clean + rumble).astype(np.float32)
+    assert not detect_rumble(rng.normal(0, 0.01, SR).astype(np.float32), x, SR).found  # hiss is not rumble
+    sf.write(tmp_path / "rumble.wav", noisy, SR, subtype="FLOAT")
+    result = prepare_file(tmp_path / "rumble.wav", tmp_path / "out.flac", PrepareParams(denoiser="none"))
+    found = result.metrics["rumble"]
+    assert found["found"] and 40 <= found["high_pass_hz"] <= 120 and found["voice_low_hz"] > 60
+    y, _ = sf.read(tmp_path / "out.flac", dtype="float32")
+    assert _si_sdr(clean, y) > _si_sdr(clean, noisy) + 10  # zero phase: the voice keeps its waveform
+    sf.write(tmp_path / "clean.wav", clean, SR, subtype="FLOAT")
+    untouched = prepare_file(tmp_path / "clean.wav", tmp_path / "clean.flac", PrepareParams(denoiser="none"))
+    assert not untouched.metrics["rumble"]["found"]
+
+
+def soxr_to(x: np.ndarray, sr: int) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(x, sr, SR).astype(np.float32)

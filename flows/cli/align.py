@@ -19,7 +19,8 @@ def align(
     archive: ArchiveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Align every prepared recording with a transcript; exit 1 when a recording could not be aligned."""
+    """Align every prepared recording with a transcript; exit 1 when a recording's alignment failed (no
+    segment, or every segment flagged). A doubtful one is aligned, kept out of training, and says why."""
     quiet_prefect()
     from flows.align import align as align_flow
     from tasks.align import BACKENDS
@@ -32,11 +33,17 @@ def align(
     else:
         for r in result["recordings"]:
             oov = f"  OOV: {', '.join(r['oov'])}" if r["oov"] else ""
-            typer.echo(f"  {r['recording_id'][:16]}  {r['segments']} segments, {r['flagged']} flagged{oov}")
+            aligners = "+".join(r["aligners"]) or "none"
+            typer.echo(
+                f"  {r['recording_id'][:16]}  {r['status']}: {r['segments']} segments, {r['flagged']} flagged,"
+                f" aligned by {aligners}{oov}"
+            )
+            for d in r["doubts"]:
+                typer.echo(f"    doubt: {d}")
             for e in r["errors"]:
                 typer.echo(f"    error: {e}")
         for s in result["skipped"]:
             typer.echo(f"  skipped {s['recording_id'][:16]}  {s['reason']}")
         typer.echo(f"{len(result['recordings'])} aligned, {len(result['skipped'])} skipped")
-    if any(not r["segments"] for r in result["recordings"]):
+    if any(r["status"] == "failed" for r in result["recordings"]):
         raise typer.Exit(1)

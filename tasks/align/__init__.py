@@ -11,12 +11,14 @@ pronounce.
 - :mod:`tasks.align.g2p`: pronunciations from espeak-ng's dialect voices, in the shared IPA phone set.
 - :mod:`tasks.align.gmm_aligner`: the Kaldi-style GMM-HMM aligner (kaldi-hmm-gmm), trained on the archive's
   own speech; :mod:`tasks.align.context_tree` ties its triphone states.
+- :mod:`tasks.align.second_opinion`: pocketsphinx's pretrained en-US aligner, anchors and a second opinion on
+  English word boundaries.
 - :mod:`tasks.align.mfa_backend`: real Montreal Forced Aligner where a worker image has ``mfa``.
 - :mod:`tasks.align.espeak_timing`: speech with exact phone timings from espeak-ng, the ground truth of the
   alignment tests and benchmark.
 """
 
-from tasks.align.collection import BACKENDS, align_collection, commit, export, jobs, segments, textgrid
+from tasks.align.collection import BACKENDS, align_collection, commit, export, jobs, pool, segments, textgrid
 from tasks.align.g2p import (
     GARBAGE,
     MODIFIERS,
@@ -60,6 +62,7 @@ __all__ = [
     "jobs",
     "latest",
     "parse_dict",
+    "pool",
     "pronounce",
     "segments",
     "textgrid",

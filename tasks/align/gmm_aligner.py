@@ -22,7 +22,7 @@ from heirloom.errors import HeirloomError
 
 RATE_HZ = 16000
 SHIFT_S = 0.01
-_WINDOW_CENTRE_S = 0.0125  # snip-edges frames: frame t spans [t * 10 ms, t * 10 ms + 25 ms]
+WINDOW_CENTRE_S = 0.0125  # snip-edges frames: frame t spans [t * 10 ms, t * 10 ms + 25 ms]
 SILENCE = "sil"
 _EDGE_SILENCE = "<sil>"  # a word whose only phone is silence, put at silent edges
 EDGE_SILENCE_S = 0.05
@@ -102,15 +102,26 @@ def silent_edges(audio: np.ndarray) -> tuple[bool, bool]:
     return bool(n > 2 * k and quiet[:k].all()), bool(n > 2 * k and quiet[-k:].all())
 
 
+def dithered(audio: np.ndarray) -> np.ndarray:
+    """``audio`` with one 16-bit step of Gaussian noise added, the same every time (Kaldi's dither, seeded).
+
+    The digital silence of an edited, gated or synthesized recording has no spectrum: its log energies are a
+    constant far below any sound, the per-utterance normalisation is stretched by them, and on noise-free
+    recordings no alignment was found at all.
+    """
+    noise = np.random.default_rng(0).standard_normal(len(audio)).astype(np.float32) / 32768.0
+    return (audio.astype(np.float32) + noise).astype(np.float32)
+
+
 def mfcc(audio: np.ndarray) -> np.ndarray:
-    """13 MFCCs at 10 ms: ``(frames, 13)`` float32."""
+    """13 MFCCs at 10 ms of the dithered audio: ``(frames, 13)`` float32."""
     import kaldi_native_fbank as knf
 
     opts = knf.MfccOptions()
     opts.frame_opts.samp_freq = RATE_HZ
     opts.frame_opts.dither = 0.0
     online = knf.OnlineMfcc(opts)
-    online.accept_waveform(RATE_HZ, (audio.astype(np.float32) * 32768.0).tolist())
+    online.accept_waveform(RATE_HZ, (dithered(audio) * 32768.0).tolist())
     online.input_finished()
     base = np.array([online.get_frame(i) for i in range(online.num_frames_ready)], dtype=np.float32)
     return base.reshape(-1, 13)
@@ -289,6 +300,10 @@ class GmmAligner:
             # the old alignments name the old model's transition ids: each utterance is realigned first
             alignments = {}
             history += self._passes(feats, graphs, alignments, triphone_iterations, budget)
+            if not alignments:
+                raise AlignmentError(
+                    "no utterance could be aligned while training: check that the transcripts belong to the audio"
+                )
         self.loglike_per_frame = history[-1]
         return history
 
@@ -443,4 +458,4 @@ def _gaussian(mean: np.ndarray, var: np.ndarray):
 def _time(frame: int) -> float:
     """Seconds of the boundary before ``frame``: that frame's window centre. The state changes at the first
     frame whose window (and delta context) is mostly the new phone, i.e. whose centre has passed the boundary."""
-    return round(frame * SHIFT_S + _WINDOW_CENTRE_S, 4)
+    return round(frame * SHIFT_S + WINDOW_CENTRE_S, 4)

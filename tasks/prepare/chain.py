@@ -2,8 +2,9 @@
 
 Three streaming passes over blocks (memory flat in duration; the original is never touched):
 1. decode, mix to mono, remove DC, resample to 32 kHz (soxr), count clipping, dropouts and clicks;
-   then find speech (silero-vad), a robust pause noise profile, the SNR, mains hum and the bandwidth;
-2. notch the hum, reduce noise as planned (none, DeepFilterNet3 or noisereduce), measure the true peak;
+   then find speech (silero-vad), a robust pause noise profile, the SNR, mains hum, rumble and the bandwidth;
+2. notch the hum, high-pass rumble, reduce noise as planned (none, DeepFilterNet3 or noisereduce), measure
+   the true peak;
 3. apply the loudness gain (speech-only loudness to the target, true peak at most -1 dBTP) and write
    24-bit FLAC; DNSMOS on speech excerpts; segments cut at pauses, each with its own metrics and gate.
 """
@@ -26,7 +27,15 @@ from scipy import signal
 
 from tasks.audio import audio_rate_channels, read_blocks
 from tasks.prepare.content import HELD_SHARE_SONG, HeldNotes
-from tasks.prepare.denoise import Content, DeepFilterStream, DenoisePlan, choose_denoiser, reduce_noise
+from tasks.prepare.denoise import (
+    CAUTIOUS_ATTEN_DB,
+    Content,
+    DeepFilterStream,
+    DenoisePlan,
+    choose_denoiser,
+    choose_unmeasured,
+    reduce_noise,
+)
 from tasks.prepare.hum import Hum, NotchComb, detect_hum
 from tasks.prepare.loudness import TARGET_LUFS, plan_gain, speech_loudness, true_peak_dbtp
 from tasks.prepare.noise import (
@@ -48,10 +57,11 @@ from tasks.prepare.quality import (
     gate,
     welch_psd,
 )
+from tasks.prepare.rumble import HighPass, Rumble, detect_rumble, high_passed
 from tasks.prepare.vad import speech_regions
 
 WORK_RATE_HZ = 32000
-PIPELINE_VERSION = "prepare-2"
+PIPELINE_VERSION = "prepare-3"
 _CONTEXT_S = 1.0
 DNSMOS_SEGMENTS = 8  # DNSMOS costs about a tenth of DeepFilterNet3's time per segment; later ones get none
 
@@ -111,6 +121,7 @@ class PrepareResult:
     hum: Hum
     duration_s: float
     software: dict[str, str] = field(default_factory=dict)
+    speech_regions: tuple[tuple[float, float], ...] = ()  # the VAD's, in seconds: what lies between is a pause
 
 
 def _raw_blocks(path: Path, block: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -159,6 +170,7 @@ def _conform(src: Path, raw: Path, block_s: float) -> dict[str, Any]:
         "original_frames": frames,
         "clip": clip,
         "dropouts_s": drops.dropouts,
+        "digital_silence": drops.digital_silence,
     }
 
 
@@ -252,6 +264,7 @@ class _Analysis:
     residual: NoiseEstimate  # after the hum notch
     noise_clip: np.ndarray
     hum: Hum
+    rumble: Rumble
     clicks: int
     content: Content
     held_share: float
@@ -289,53 +302,78 @@ def _analyse(raw: Path, params: PrepareParams) -> _Analysis:
     residual = noise
     if hum.found and len(noise_clip):
         # the denoiser runs after the notch: choose it, and profile it, on the noise the notch leaves
-        notched = NotchComb(hum, WORK_RATE_HZ)(noise_clip)
-        kept = float(np.mean(np.square(notched, dtype=np.float64)) / max(np.mean(np.square(noise_clip)), 1e-30))
-        residual = replace(
-            noise,
-            noise_power=noise.noise_power * kept,
-            speech_power=noise.speech_power - noise.noise_power * (1 - kept),
-        )
-        noise_clip = notched
+        residual, noise_clip = _after(residual, noise_clip, NotchComb(hum, WORK_RATE_HZ)(noise_clip))
+    rumble = detect_rumble(noise_clip, _contiguous_speech(raw, regions), WORK_RATE_HZ)
+    if rumble.found:
+        residual, noise_clip = _after(residual, noise_clip, high_passed(noise_clip, rumble.cutoff_hz, WORK_RATE_HZ))
     if params.denoiser == "none":
         plan = DenoisePlan("none", reason="denoising turned off")
     else:
         prefer = "noisereduce" if params.denoiser == "noisereduce" else "deepfilternet3"
         if regions and not noise.measurable:
-            plan = DenoisePlan("none", reason="no pauses to measure the noise in; not denoised")
+            plan = choose_unmeasured(content)
         else:
             plan = choose_denoiser(residual.snr_db if regions else float("inf"), content, prefer=prefer)
-    return _Analysis(n, regions, power, speech, noise, residual, noise_clip, hum, clicks, content, held, plan)
+        if rumble.found and plan.method == "deepfilternet3":
+            # what the high-pass leaves lies in the voice's own band, where DeepFilterNet3 at full strength
+            # hollows the voice: on bench/prepare.py's rumble and wind, capped 0% of mixtures worse, uncapped 21%
+            reason = f"{plan.reason}; capped at {CAUTIOUS_ATTEN_DB:g} dB after the rumble high-pass"
+            plan = replace(plan, atten_lim_db=min(plan.atten_lim_db, CAUTIOUS_ATTEN_DB), reason=reason)
+    return _Analysis(n, regions, power, speech, noise, residual, noise_clip, hum, rumble, clicks, content, held, plan)
 
 
-def _notch_zero_phase(raw: Path, out: Path, a: _Analysis, block: int) -> None:
-    """The hum notch comb run forwards, then backwards block by block, as filtfilt does for a whole signal.
+def _after(noise: NoiseEstimate, clip: np.ndarray, filtered: np.ndarray) -> tuple[NoiseEstimate, np.ndarray]:
+    """The noise estimate once a filter has taken out of the noise what it took out of the clip."""
+    kept = float(np.mean(np.square(filtered, dtype=np.float64)) / max(np.mean(np.square(clip)), 1e-30))
+    estimate = replace(
+        noise,
+        noise_power=noise.noise_power * kept,
+        speech_power=noise.speech_power - noise.noise_power * (1 - kept),
+    )
+    return estimate, filtered
 
-    One direction alone shifts the phase of speech harmonics near each notch; on bench/prepare.py's 20 dB hum
-    mixtures that cost about 3 dB of SI-SDR and 0.35 PESQ against the zero-phase result.
+
+def _contiguous_speech(raw: Path, regions: list[tuple[float, float]], limit_s: float = 8.0) -> np.ndarray:
+    """The first speech regions, whole, up to ``limit_s``: pitch tracking needs syllables, not scattered frames."""
+    parts, total = [], 0.0
+    for s, e in regions:
+        if total >= limit_s:
+            break
+        parts.append(_span(raw, s, min(e, s + limit_s - total)))
+        total += min(e - s, limit_s - total)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _zero_phase(raw: Path, out: Path, make_filter, n: int, block: int) -> None:
+    """A streaming filter run forwards, then backwards block by block, as filtfilt does for a whole signal.
+
+    One direction alone shifts the phase of speech near the filter's edges: for the hum notch, on
+    bench/prepare.py's 20 dB hum mixtures, about 3 dB of SI-SDR and 0.35 PESQ against the zero-phase result;
+    a causal rumble high-pass caps SI-SDR near 17 dB on clean speech.
     """
-    forward = NotchComb(a.hum, WORK_RATE_HZ)
+    forward = make_filter()
     with open(out, "wb") as f:
         for _, b in _raw_blocks(raw, block):
             f.write(forward(b).astype("<f4").tobytes())
-    backward = NotchComb(a.hum, WORK_RATE_HZ)
+    backward = make_filter()
     with open(out, "r+b") as f:
-        for start in reversed(range(0, a.n, block)):
-            b = _read_span(out, start, min(a.n, start + block))
+        for start in reversed(range(0, n, block)):
+            b = _read_span(out, start, min(n, start + block))
             f.seek(start * 4)
             f.write(backward(b[::-1].copy())[::-1].astype("<f4").tobytes())
 
 
 def _process(raw: Path, processed: Path, a: _Analysis, block: int) -> float:
-    """Pass 2: hum notch (zero phase), then the denoiser; returns the true peak (dBTP).
-
-    No rumble high-pass: its phase shift alone caps SI-SDR near 17 dB on clean speech, and DC is already
-    gone. (Any filter DeepFilterNet3 reacts badly to would go after it, never before.)
-    """
+    """Pass 2: hum notch and rumble high-pass (each zero phase, each only where found), then the denoiser;
+    returns the true peak (dBTP)."""
     source = raw
     if a.hum.found:
         source = processed.with_name("notched.f32")
-        _notch_zero_phase(raw, source, a, block)
+        _zero_phase(raw, source, lambda: NotchComb(a.hum, WORK_RATE_HZ), a.n, block)
+    if a.rumble.found:
+        filtered = processed.with_name("high-passed.f32")
+        _zero_phase(source, filtered, lambda: HighPass(a.rumble.cutoff_hz, WORK_RATE_HZ), a.n, block)
+        source = filtered
     denoise = _Denoiser(a.plan, a.noise_clip)
     peak = float("-inf")
     with open(processed, "wb") as out:
@@ -418,8 +456,15 @@ def prepare_file(
         },
         "clipping_ratio": conf["clip"].ratio,
         "dropouts_s": conf["dropouts_s"],
+        "digital_silence": conf["digital_silence"],
         "clicks_per_min": a.clicks / (duration / 60) if duration else 0.0,
         "hum": {"f0_hz": a.hum.f0_hz, "harmonics": list(a.hum.harmonics), "level_db": a.hum.level_db},
+        "rumble": {
+            "found": a.rumble.found,
+            "share_under_150_hz": round(a.rumble.share, 3),
+            "high_pass_hz": a.rumble.cutoff_hz if a.rumble.found else None,
+            "voice_low_hz": a.rumble.voice_low_hz,
+        },
         "bandwidth_hz": bandwidth_hz(speech_psd, noise_psd, freqs) if len(speech_psd) else 0.0,
         "dnsmos": dnsmos(soxr.resample(excerpt[: 16 * WORK_RATE_HZ], WORK_RATE_HZ, 16000)) if len(excerpt) else None,
         "loudness": {
@@ -445,7 +490,15 @@ def prepare_file(
     }
     decision = gate(metrics, cfg)
     return PrepareResult(
-        metrics, decision.result, decision.reasons, tuple(segments), a.plan, a.hum, duration, software_versions()
+        metrics,
+        decision.result,
+        decision.reasons,
+        tuple(segments),
+        a.plan,
+        a.hum,
+        duration,
+        software_versions(),
+        tuple((round(s, 3), round(e, 3)) for s, e in a.regions),
     )
 
 

@@ -39,6 +39,22 @@ def choose_denoiser(snr_db: float, content: Content, *, prefer: Method = "deepfi
     return DenoisePlan("deepfilternet3", reason=f"SNR {snr_db:.1f} dB; speech")
 
 
+CAUTIOUS_ATTEN_DB = 12.0
+
+
+def choose_unmeasured(content: Content) -> DenoisePlan:
+    """No pause to measure the noise in: continuous babble or a crowd around the voice, or wall-to-wall
+    speech. DeepFilterNet3 with its attenuation capped, so that it takes the edge off a crowd and cannot
+    hollow out a voice it mistakes for noise; song gets nothing (DeepFilterNet3 damages sung voice)."""
+    if content == "song":
+        return DenoisePlan("none", reason="no pauses to measure the noise in, and song: not denoised")
+    return DenoisePlan(
+        "deepfilternet3",
+        atten_lim_db=CAUTIOUS_ATTEN_DB,
+        reason=f"no pauses to measure the noise in: DeepFilterNet3 capped at {CAUTIOUS_ATTEN_DB:g} dB",
+    )
+
+
 def reduce_noise(audio: np.ndarray, sr_hz: int, *, noise_clip: np.ndarray, prop_decrease: float) -> np.ndarray:
     """Stationary spectral gating with an explicit noise clip (never noisereduce's defaults)."""
     import noisereduce

@@ -83,6 +83,11 @@ def prepare_recording(
             "working_rate_hz": WORK_RATE_HZ,
             "time_map": asdict(tmap),
             "segments": segments,
+            # every pause, not only those between the packed segments: align cuts utterances at them
+            "speech_regions": [
+                [tmap.to_original_s(round(s * WORK_RATE_HZ)), tmap.to_original_s(round(e * WORK_RATE_HZ))]
+                for s, e in result.speech_regions
+            ],
         }
     )
     archive.put(working_key(rid, phash, ".segments.json"), json.dumps(doc, indent=1).encode())
