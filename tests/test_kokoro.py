@@ -159,7 +159,9 @@ def test_a_short_style_adaptation_raises_similarity_to_the_target_on_held_out_te
     hp = Hyperparameters(preset="demo", steps=6, checkpoint_every=3)
     saved = []
     result = backend.fine_tune(base, "joe", train, tmp_path / "run", hp, on_checkpoint=saved.append)
-    assert result.steps == 6 and len(saved) == 2 and result.loss_last < result.loss_first
+    # each step's loss is on another utterance (batch of one), so first and last do not compare: the held-out
+    # similarity below is the test that learning happened (CI once saw 0.48 then 0.53)
+    assert result.steps == 6 and len(saved) == 2 and np.isfinite([result.loss_first, result.loss_last]).all()
     files = backend.export(tmp_path / "run", tmp_path / "export")
     assert [p.name for p in files] == ["voice.npy", "model.json"]
     fit = json.loads((tmp_path / "export" / "model.json").read_text())["fit"]

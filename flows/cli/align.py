@@ -33,7 +33,7 @@ def align(
     else:
         for r in result["recordings"]:
             oov = f"  OOV: {', '.join(r['oov'])}" if r["oov"] else ""
-            aligners = "+".join(r["aligners"]) or "none"
+            aligners = ", ".join(r["aligners"]) or "none"
             typer.echo(
                 f"  {r['recording_id'][:16]}  {r['status']}: {r['segments']} segments, {r['flagged']} flagged,"
                 f" aligned by {aligners}{oov}"
@@ -44,6 +44,10 @@ def align(
                 typer.echo(f"    error: {e}")
         for s in result["skipped"]:
             typer.echo(f"  skipped {s['recording_id'][:16]}  {s['reason']}")
-        typer.echo(f"{len(result['recordings'])} aligned, {len(result['skipped'])} skipped")
+        status = [r["status"] for r in result["recordings"]]
+        typer.echo(
+            f"{len(status)} aligned ({status.count('doubtful')} doubtful, {status.count('failed')} failed),"
+            f" {len(result['skipped'])} skipped"
+        )
     if any(r["status"] == "failed" for r in result["recordings"]):
         raise typer.Exit(1)

@@ -4,10 +4,10 @@ For each recording with a transcript and a working copy that did not fail its ga
 with the bearer's dialect lexicon (bearer exceptions, lexicon, G2P, garbage phone for what none can say).
 Recordings with more than one stretch of speech get an anchoring pass over the whole speech span:
 pocketsphinx's en-US aligner for English dialects, else (or when it fails) a first GMM trained on provisional
-utterances (short recordings whole, long ones with words spread over prepare's speech segments by length)
-with a wide beam. The recording is then cut at every pause (prepare's VAD) where the anchors put a word
-boundary inside the pause, never by duration alone (a long pause inside one utterance is otherwise swallowed
-by a phone), so a chunk is an utterance; a stretch with no such pause for over 30 s stays whole and is flagged.
+utterances (prepare's speech regions with the words spread over them by length) with a wide beam. The
+recording is then cut at every pause (prepare's VAD) where the anchors put a word boundary inside the pause,
+never by duration alone (a long pause inside one utterance is otherwise swallowed by a phone), so a chunk is
+an utterance; a stretch with no such pause for over 30 s stays whole and is flagged.
 
 The final GMM is trained on those chunks and on the utterances of the archive's other aligned recordings (the
 pool: a flat start cannot learn from one minute of speech), each compiled with its own dialect's lexicon.
