@@ -193,7 +193,7 @@ def long_form(speaker, minutes: float, runs: int) -> None:
 
     from catalog.storage import open_storage
     from tasks.align.collection import Job, align_collection, segments
-    from tasks.align.espeak_timing import stop_closures
+    from tasks.align.espeak_timing import stop_closures, word_start_errors
     from tasks.align.g2p import words_of
     from tasks.prepare.vad import speech_regions
 
@@ -241,13 +241,7 @@ def long_form(speaker, minutes: float, runs: int) -> None:
                 f"\nlong-form run {run}: {len(mix) / 16000 / 60:.1f} min, {len(words)} words, {len(rows)} segments"
                 f" under 30 s ({failed} chunks failed), {len(mix) / 16000 / cpu:.0f}x real time for the whole pipeline"
             )
-            matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
-            errors = [
-                aligned[b.b + k][1] - ref[b.a + k][1]
-                for b in matcher.get_matching_blocks()
-                for k in range(b.size)
-                if ref[b.a + k][1] is not None
-            ]
+            errors = word_start_errors(ref, aligned)
             print(f"  words   {stats(errors)}" if errors else "  words   nothing aligned")
             medians.append(float(np.median(np.abs(errors))) * 1000 if errors else float("nan"))
     spread = f"{min(medians):.1f}-{max(medians):.1f}"
@@ -282,27 +276,6 @@ def _sentence(rng) -> str:
     return f"The {pick(who)} {pick(what)} {pick(did)} the {pick(where)} {pick(when)}."
 
 
-def _recording(speaker, voice: str, texts: list[str], rng, floor_db: float | None):
-    """Sentences with 0.5-2 s pauses, half a second of lead-in, over a white noise floor (or none)."""
-    from tasks.align.espeak_timing import stop_closures
-    from tasks.align.g2p import words_of
-
-    pieces, words, ref, t = [np.zeros(8000, np.float32)], [], [], 0.5
-    for text in texts:
-        audio, phones, starts = speaker.speak(text, voice)
-        starts = stop_closures(audio, phones, starts)[1]
-        said = words_of(text)
-        ref += list(zip(said, [t + s for s in starts] if len(starts) == len(said) else [None] * len(said), strict=True))
-        words += said
-        pause = np.zeros(int(rng.uniform(0.5, 2.0) * 16000), np.float32)
-        pieces += [audio, pause]
-        t += (len(audio) + len(pause)) / 16000
-    x = np.concatenate(pieces)
-    if floor_db is not None:
-        x = x + rng.normal(size=len(x)).astype(np.float32) * 10 ** (floor_db / 20)
-    return x, words, ref
-
-
 def _align_case(name: str, recordings: list[tuple[str, str, np.ndarray, list[str], list]]) -> None:
     """Prepare and align (voice, recording id, audio, words, reference) as one collection; print per recording."""
     import json
@@ -312,6 +285,7 @@ def _align_case(name: str, recordings: list[tuple[str, str, np.ndarray, list[str
 
     from catalog.storage import open_storage
     from tasks.align.collection import Job, align_collection, doubt_of, segments
+    from tasks.align.espeak_timing import word_start_errors
     from tasks.prepare.chain import prepare_file
 
     with tempfile.TemporaryDirectory() as d:
@@ -335,13 +309,7 @@ def _align_case(name: str, recordings: list[tuple[str, str, np.ndarray, list[str
             mine = sorted((r for r in rows if r.recording_id == rid), key=lambda r: r.start_s)
             aligned = [w for r in mine for w in json.loads(r.phones)["words"]]
             aligners = sorted({json.loads(r.phones).get("aligner", "?") for r in mine})
-            matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
-            errors = [
-                aligned[b.b + k][1] - ref[b.a + k][1]
-                for b in matcher.get_matching_blocks()
-                for k in range(b.size)
-                if ref[b.a + k][1] is not None
-            ]
+            errors = word_start_errors(ref, aligned)
             every += errors
             doubt = doubt_of(mine)
             within50 = float(np.mean(np.abs(errors) <= 0.05)) if errors else 0.0
@@ -359,11 +327,13 @@ def _align_case(name: str, recordings: list[tuple[str, str, np.ndarray, list[str
 
 def collections(speaker) -> None:
     """The cases archives are full of: two short recordings of two bearers; one bearer, 1, 3 and 10 minutes."""
+    from tasks.align.espeak_timing import sentences_with_pauses
+
     for floor in (-60.0, None):
         rng = np.random.default_rng(7)
         recordings = []
         for k, voice in enumerate(COLLECTION_VOICES):
-            x, words, ref = _recording(speaker, voice, SHORT_TEXTS[k * 6 : (k + 1) * 6], rng, floor)
+            x, words, ref = sentences_with_pauses(speaker, voice, SHORT_TEXTS[k * 6 : (k + 1) * 6], rng, floor_db=floor)
             recordings.append((voice, f"short-{voice}", x, words, ref))
         _align_case(f"two short recordings, {'noise floor -60 dBFS' if floor else 'digital silence'}", recordings)
     for minutes in (1, 3, 10):
@@ -375,7 +345,9 @@ def collections(speaker) -> None:
             while seconds < 55:
                 texts.append(_sentence(rng))
                 seconds += 3.6  # about one sentence and its pause
-            recordings.append((voice, f"{minutes}min-{k}", *_recording(speaker, voice, texts, rng, -60.0)))
+            recordings.append(
+                (voice, f"{minutes}min-{k}", *sentences_with_pauses(speaker, voice, texts, rng, floor_db=-60.0))
+            )
         _align_case(f"one bearer, {minutes} minute(s) of speech", recordings)
 
 

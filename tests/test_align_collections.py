@@ -5,7 +5,6 @@ reason; a doubtful alignment's TextGrid says so; noise-free speech passes the ga
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from catalog.storage import open_storage
 from catalog.tables import Catalog
 from tasks.align import commit, textgrid
 from tasks.align.collection import DOUBTFUL, Job, align_collection, segments
-from tasks.align.espeak_timing import Espeak, stop_closures
+from tasks.align.espeak_timing import Espeak, sentences_with_pauses, word_start_errors
 from tasks.align.g2p import words_of
 from tasks.prepare.chain import prepare_file
 
@@ -44,23 +43,10 @@ SENTENCES = [
 
 
 def _recording(speaker: Espeak, voice: str, texts: list[str], seed: int, floor_db: float | None):
-    """Sentences with pauses of 0.6-1.8 s; word starts (stops from their closures) where espeak-ng's word
-    events match our words."""
-    rng = np.random.default_rng(seed)
-    pieces, words, ref, t = [np.zeros(8000, np.float32)], [], [], 0.5
-    for text in texts:
-        audio, phones, starts = speaker.speak(text, voice)
-        starts = stop_closures(audio, phones, starts)[1]
-        said = words_of(text)
-        ref += list(zip(said, [t + s for s in starts] if len(starts) == len(said) else [None] * len(said), strict=True))
-        words += said
-        pause = np.zeros(int(rng.uniform(0.6, 1.8) * 16000), np.float32)
-        pieces += [audio, pause]
-        t += (len(audio) + len(pause)) / 16000
-    x = np.concatenate(pieces)
-    if floor_db is not None:
-        x = x + rng.normal(size=len(x)).astype(np.float32) * 10 ** (floor_db / 20)
-    return x, words, ref
+    """Sentences with pauses of 0.6-1.8 s, the words, their true starts."""
+    return sentences_with_pauses(
+        speaker, voice, texts, np.random.default_rng(seed), floor_db=floor_db, pause_s=(0.6, 1.8)
+    )
 
 
 def _prepared_job(tmp: Path, store, rid: str, voice: str, audio: np.ndarray, words: list[str]) -> Job:
@@ -74,15 +60,7 @@ def _prepared_job(tmp: Path, store, rid: str, voice: str, audio: np.ndarray, wor
 
 def _word_errors(rows, ref) -> np.ndarray:
     aligned = [w for r in sorted(rows, key=lambda r: r.start_s) for w in json.loads(r.phones)["words"]]
-    matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
-    return np.abs(
-        [
-            aligned[b.b + k][1] - ref[b.a + k][1]
-            for b in matcher.get_matching_blocks()
-            for k in range(b.size)
-            if ref[b.a + k][1] is not None
-        ]
-    )
+    return np.abs(word_start_errors(ref, aligned))
 
 
 def test_a_recording_of_sentences_is_cut_at_every_pause_between_them(tmp_path: Path) -> None:

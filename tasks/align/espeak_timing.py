@@ -113,3 +113,52 @@ def stop_closures(
                 start = onset
         out.append((name, start))
     return out, [moved.get(w, w) for w in words]
+
+
+Reference = list[tuple[str, float | None]]  # each transcript word and its start (s), None where unknown
+
+
+def sentences_with_pauses(
+    speaker: Espeak,
+    voice: str,
+    texts: list[str],
+    rng: np.random.Generator,
+    *,
+    floor_db: float | None,
+    pause_s: tuple[float, float] = (0.5, 2.0),
+) -> tuple[np.ndarray, list[str], Reference]:
+    """A recording as a bearer reads: the sentences with pauses drawn from ``pause_s`` and half a second of
+    lead-in, over a white noise floor at ``floor_db`` dBFS (None: digital silence, as synthesis or a noise gate
+    leaves it); its words, and their starts with stops from their closures. espeak-ng's word events follow its
+    own tokens; a sentence where they differ from ours has its words unscored (None)."""
+    from tasks.align.g2p import words_of
+
+    pieces, words, ref, t = [np.zeros(8000, np.float32)], [], [], 0.5
+    for text in texts:
+        audio, phones, starts = speaker.speak(text, voice)
+        starts = stop_closures(audio, phones, starts)[1]
+        said = words_of(text)
+        known = [t + s for s in starts] if len(starts) == len(said) else [None] * len(said)
+        ref += list(zip(said, known, strict=True))
+        words += said
+        pause = np.zeros(int(rng.uniform(*pause_s) * 16000), np.float32)
+        pieces += [audio, pause]
+        t += (len(audio) + len(pause)) / 16000
+    x = np.concatenate(pieces)
+    if floor_db is not None:
+        x = x + rng.normal(size=len(x)).astype(np.float32) * 10 ** (floor_db / 20)
+    return x, words, ref
+
+
+def word_start_errors(ref: Reference, aligned: list[list]) -> list[float]:
+    """Aligned minus true start (s) of every word both sequences share, in order (``aligned``: [word, start,
+    end] as segments store them)."""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w[0] for w in aligned], autojunk=False)
+    return [
+        aligned[b.b + k][1] - ref[b.a + k][1]  # type: ignore[operator]
+        for b in matcher.get_matching_blocks()
+        for k in range(b.size)
+        if ref[b.a + k][1] is not None
+    ]
