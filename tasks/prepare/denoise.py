@@ -40,6 +40,7 @@ def choose_denoiser(snr_db: float, content: Content, *, prefer: Method = "deepfi
 
 
 CAUTIOUS_ATTEN_DB = 12.0
+MIN_ATTEN_DB = 6.0  # the least a capped DeepFilterNet3 may take out
 
 
 def choose_unmeasured(content: Content) -> DenoisePlan:
