@@ -87,7 +87,7 @@ class DropoutTracker:
         self._tail = np.zeros(0, dtype=np.float64)  # the last 10 ms of signal seen
         self._open: tuple[int, np.ndarray] | None = None  # a zero run going on: its start, the 10 ms before it
         self._waiting: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # closed runs still short of 10 ms after
-        self._runs: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        self._runs: list[ZeroRun] = []  # summaries only: a long edited file has thousands of runs
         self._levels = np.zeros(141, dtype=np.int64)  # 10 ms RMS histogram, 1 dB bins from -140 dBFS
 
     def update(self, mono: np.ndarray) -> None:
@@ -110,7 +110,10 @@ class DropoutTracker:
                 if len(before) and self.min_n <= n <= self.max_n:
                     run = (start, n, before, mono[a : min(b, a + self._side_n)])
                     # signal that reaches the block's end may go on in the next block
-                    (self._waiting if b == len(mono) and len(run[3]) < self._side_n else self._runs).append(run)
+                    if b == len(mono) and len(run[3]) < self._side_n:
+                        self._waiting.append(run)
+                    else:
+                        self._runs.append(self._zero_run(*run))
                 self._open = None
         self._tail = np.concatenate([self._tail, mono])[-self._side_n :]
         self._offset += len(mono)
@@ -126,12 +129,12 @@ class DropoutTracker:
             for s, n, before, after in self._waiting
         ]
         if len(live) < len(mono):  # the signal stopped: what was gathered is all there is
-            self._runs += self._waiting
+            self._runs += [self._zero_run(*w) for w in self._waiting]
             self._waiting = []
         self._settle()
 
     def _settle(self) -> None:
-        self._runs += [w for w in self._waiting if len(w[3]) >= self._side_n]
+        self._runs += [self._zero_run(*w) for w in self._waiting if len(w[3]) >= self._side_n]
         self._waiting = [w for w in self._waiting if len(w[3]) < self._side_n]
 
     def _histogram(self, mono: np.ndarray) -> None:
@@ -151,19 +154,17 @@ class DropoutTracker:
 
     @property
     def zero_runs(self) -> list[ZeroRun]:
-        out = []
-        for start, n, before, after in [*self._runs, *self._waiting]:
-            out.append(
-                ZeroRun(
-                    float(start / self.sr_hz),
-                    float(n / self.sr_hz),
-                    _rms_db(before),
-                    _rms_db(after),
-                    _peak(before[-self._edge_n :]) >= self.ABRUPT * _rms(before),
-                    _peak(after[: self._edge_n]) >= self.ABRUPT * _rms(after),
-                )
-            )
-        return out
+        return [*self._runs, *(self._zero_run(*w) for w in self._waiting)]
+
+    def _zero_run(self, start: int, n: int, before: np.ndarray, after: np.ndarray) -> ZeroRun:
+        return ZeroRun(
+            float(start / self.sr_hz),
+            float(n / self.sr_hz),
+            _rms_db(before),
+            _rms_db(after),
+            _peak(before[-self._edge_n :]) >= self.ABRUPT * _rms(before),
+            _peak(after[: self._edge_n]) >= self.ABRUPT * _rms(after),
+        )
 
     def is_dropout(self, run: ZeroRun) -> bool:
         floor = self.loud_level_db - self.SPEECH_LEVEL_DB
