@@ -87,7 +87,12 @@ class Chunk:
 
 
 def jobs(
-    catalog: Catalog, storage: Storage, *, collection: str | None = None, recording_id: str | None = None
+    catalog: Catalog,
+    storage: Storage,
+    *,
+    collection: str | None = None,
+    recording_id: str | None = None,
+    recording_ids: set[str] | None = None,
 ) -> tuple[list[Job], list[dict[str, str]]]:
     """What can be aligned, and what cannot with the reason (no transcript, no working copy, failed gate,
     no dialect)."""
@@ -96,6 +101,8 @@ def jobs(
         recordings = [r for r in recordings if r["collection"] == collection]
     if recording_id is not None:
         recordings = [r for r in recordings if r["recording_id"] == recording_id]
+    if recording_ids is not None:
+        recordings = [r for r in recordings if r["recording_id"] in recording_ids]
     bearers = {b["bearer_id"]: b for b in catalog.read("bearers").to_pylist()}
     derivatives = latest_derivatives(catalog)
     out, skipped = [], []
@@ -139,8 +146,9 @@ def pool(catalog: Catalog, storage: Storage, exclude: set[str], *, max_s: float 
     ]
     if not rows:
         return []
-    candidates, _ = jobs(catalog, storage)
-    usable = {j.recording_id: j for j in candidates if j.recording_id not in exclude}
+    # each job reads its recording's .segments.json: only the recordings that have something to give
+    candidates, _ = jobs(catalog, storage, recording_ids={r.recording_id for r in rows})
+    usable = {j.recording_id: j for j in candidates}
     rows = [r for r in rows if r.recording_id in usable]
     rows.sort(key=lambda r: (r.recording_id, r.start_s))
     step = max(1, math.ceil(sum(r.end_s - r.start_s for r in rows) / max_s)) if rows else 1
@@ -409,7 +417,7 @@ def segments(
             flags.append(f"low_score:{a.loglike_per_frame:.1f}")
         learnt = (training or {}).get(c.job.dialect)
         # a GMM that learnt from under MIN_GMM_SPEECH_S disagrees with pocketsphinx because it is weak (the
-        # demo's bearers, ten seconds each: on every chunk): its word edges give way, its doubts are not heard
+        # demo's bearers, 7-20 s of speech each: on every chunk): its word edges give way, its doubts are not heard
         if r.disagreed > DISAGREE_SHARE * len(c.words) and (learnt is None or learnt.speech_s >= MIN_GMM_SPEECH_S):
             flags.append(f"aligners_disagree:{r.disagreed}/{len(c.words)}")
         if r.second_opinion_failed:

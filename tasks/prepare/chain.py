@@ -28,11 +28,10 @@ from scipy import signal
 from tasks.audio import audio_rate_channels, read_blocks
 from tasks.prepare.content import HELD_SHARE_SONG, HeldNotes
 from tasks.prepare.denoise import (
-    CLEAN_SNR_DB,
-    MIN_ATTEN_DB,
     Content,
     DeepFilterStream,
     DenoisePlan,
+    after_high_pass,
     choose_denoiser,
     choose_unmeasured,
     reduce_noise,
@@ -304,7 +303,7 @@ def _analyse(raw: Path, params: PrepareParams) -> _Analysis:
     if hum.found and len(noise_clip):
         # the denoiser runs after the notch: choose it, and profile it, on the noise the notch leaves
         residual, noise_clip = _after(residual, noise_clip, NotchComb(hum, WORK_RATE_HZ)(noise_clip))
-    rumble = detect_rumble(noise_clip, _contiguous_speech(raw, regions), WORK_RATE_HZ)
+    rumble = detect_rumble(noise_clip, lambda: _contiguous_speech(raw, regions), WORK_RATE_HZ)
     if rumble.found:
         residual, noise_clip = _after(residual, noise_clip, high_passed(noise_clip, rumble.cutoff_hz, WORK_RATE_HZ))
     if params.denoiser == "none":
@@ -315,14 +314,8 @@ def _analyse(raw: Path, params: PrepareParams) -> _Analysis:
             plan = choose_unmeasured(content)
         else:
             plan = choose_denoiser(residual.snr_db if regions else float("inf"), content, prefer=prefer)
-        if rumble.found and plan.method == "deepfilternet3":
-            # after the high-pass, DeepFilterNet3 takes out only what brings the rest to the clean threshold: at
-            # full strength it hollowed espeak-ng's voices under rumble at 10 dB (21 % of bench/prepare.py's
-            # rumble and wind mixtures worse); capped so, none worse there, and PESQ +0.45 against +0.39 for a
-            # fixed 12 dB cap both there and on the held-out Piper voice
-            cap = max(MIN_ATTEN_DB, CLEAN_SNR_DB - residual.snr_db)
-            reason = f"{plan.reason}; attenuation capped at {cap:.0f} dB after the rumble high-pass"
-            plan = replace(plan, atten_lim_db=min(plan.atten_lim_db, cap), reason=reason)
+        if rumble.found:
+            plan = after_high_pass(plan, residual.snr_db)
     return _Analysis(n, regions, power, speech, noise, residual, noise_clip, hum, rumble, clicks, content, held, plan)
 
 

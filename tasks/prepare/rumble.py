@@ -9,6 +9,7 @@ what the filter leaves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,16 +34,16 @@ class Rumble:
     voice_low_hz: float | None = None  # 5th percentile of the voice's pitch, where pYIN found any
 
 
-def detect_rumble(noise_clip: np.ndarray, speech: np.ndarray, sr_hz: int) -> Rumble:
-    """Whether the pauses hold rumble and, if so, the cutoff under the voice of ``speech`` (a contiguous
-    excerpt: pYIN needs whole syllables)."""
+def detect_rumble(noise_clip: np.ndarray, speech: Callable[[], np.ndarray], sr_hz: int) -> Rumble:
+    """Whether the pauses hold rumble and, if so, the cutoff under the voice of ``speech()`` (a contiguous
+    excerpt: pYIN needs whole syllables; read only when there is rumble)."""
     if len(noise_clip) < sr_hz // 4:
         return Rumble(False, 0.0)
     freqs, psd = signal.welch(noise_clip, sr_hz, nperseg=min(len(noise_clip), 8192))
     share = float(psd[freqs < RUMBLE_BAND_HZ].sum() / max(psd.sum(), 1e-30))
     if share < RUMBLE_SHARE:
         return Rumble(False, share)
-    low = voice_low_hz(speech, sr_hz)
+    low = voice_low_hz(speech(), sr_hz)
     cutoff = MIN_CUTOFF_HZ if low is None else float(np.clip(CUTOFF_OF_F0 * low, MIN_CUTOFF_HZ, MAX_CUTOFF_HZ))
     return Rumble(True, share, cutoff, low)
 
