@@ -158,3 +158,58 @@ def test_noise_free_speech_passes_the_gate_and_a_true_dropout_fails_it(tmp_path:
     assert failed.gate == "fail"
     assert failed.metrics["dropouts_s"] == [pytest.approx(vowel / 16000, abs=0.002)]
     assert any(r.startswith("1 dropout") for r in failed.gate_reasons)
+
+
+def _aligned_recording(catalog: Catalog, store, rid: str, *, gate: str, flags: tuple[tuple[str, ...], ...]) -> None:
+    """A recording with a working copy and aligned segments, as an earlier align run leaves them."""
+    from catalog.manifests import Derivative, Recording, Segment
+
+    text = "the ferry only sailed when the wind came from the west"
+    catalog.append(
+        "recordings",
+        [
+            Recording(
+                recording_id=rid,
+                bearer_id="b-1",
+                collection="old",
+                source_uri=f"/in/{rid}.wav",
+                original_uri=f"/originals/{rid}.wav",
+                format="wav",
+                codec="pcm_16",
+                sample_rate=16000,
+                channels=1,
+                duration_s=10.0,
+                size_bytes=1,
+                transcript=f"{text} {text}",
+                dialect="en-gb-x-rp",
+            )
+        ],
+    )
+    store.put(f"working/{rid}.segments.json", json.dumps({"segments": [], "speech_regions": [[0.5, 9.5]]}).encode())
+    metrics = json.dumps({"segments_uri": store.uri(f"working/{rid}.segments.json")})
+    reasons = ("1 dropout(s), first at 2.00 s",) if gate == "fail" else ()
+    uri = store.uri(f"working/{rid}.flac")
+    catalog.append(
+        "derivatives", [Derivative(rid, "c" * 64, uri, 32000, 10.0, gate, "{}", metrics=metrics, gate_reasons=reasons)]
+    )  # type: ignore[arg-type]
+    rows = [
+        Segment(f"seg-{rid[:8]}-{k}", rid, 0.5 + 5 * k, 4.5 + 5 * k, text, "{}", "en-gb-x-rp", flags=f)
+        for k, f in enumerate(flags)
+    ]
+    catalog.append("segments", rows)
+
+
+def test_the_pool_takes_other_recordings_unflagged_segments_only(tmp_path: Path) -> None:
+    from tasks.align import pool
+
+    store = open_storage(str(tmp_path / "archive"))
+    catalog = Catalog(store)
+    catalog.init()
+    good, failed = "a" * 64, "b" * 64
+    _aligned_recording(catalog, store, good, gate="pass", flags=((), ("low_score:-90.0",)))
+    _aligned_recording(catalog, store, failed, gate="fail", flags=((), ()))
+    chunks = pool(catalog, store, set())
+    assert [(c.job.recording_id, c.start_s, c.end_s) for c in chunks] == [(good, 0.4, 4.6)]  # with margins
+    assert chunks[0].words == tuple(words_of("the ferry only sailed when the wind came from the west"))
+    assert chunks[0].job.dialect == "en-gb-x-rp" and chunks[0].job.speech == ((0.5, 9.5),)
+    assert pool(catalog, store, {good}) == []  # the batch being aligned is never its own pool
